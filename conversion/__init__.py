@@ -1,0 +1,22 @@
+"""Build-time conversion of feature-engine + scikit-learn pipelines to ONNX.
+
+Importing this package registers predictlib's converters with skl2onnx, so
+``skl2onnx.convert_sklearn`` handles pipelines with feature-engine steps (give one
+``[N, 1]`` input per column, named as the column). :func:`export_pipeline` does the
+whole export the way predictlib's artifacts need it (grouped inputs, refusals).
+"""
+
+from ._frame import MISSING, TARGET_OPSET, Check, Column, ExportError, registered_frame_converters
+from .export import Exported, export_pipeline, infer_columns
+
+__all__ = [
+    "MISSING",
+    "TARGET_OPSET",
+    "Check",
+    "Column",
+    "ExportError",
+    "Exported",
+    "export_pipeline",
+    "infer_columns",
+    "registered_frame_converters",
+]

@@ -1,0 +1,653 @@
+"""DataFrame-shaped conversion on top of skl2onnx.
+
+feature-engine transformers map a DataFrame to a DataFrame by column name, which
+skl2onnx has no notion of. Here a *frame* travels between parsers as a list of
+skl2onnx ``Variable`` objects, each a *block* of columns (``[N, k]``, all float64
+or all string) whose column names are in ``variable.predictlib_columns``. A step
+reads its columns from the blocks (one ``Gather`` per block kind), computes the
+new values of all its columns at once and writes them as new blocks; columns it
+does not touch stay where they are. Column-wise work is thus a handful of nodes
+per step, whatever the number of columns: per-node cost dominates onnxruntime's
+latency for one row (a first version with one tensor per column ran the house
+prices graph in 229 us per row; see the README's design section).
+
+The logical column order of a frame (what ``X.columns`` would be) is kept in a
+side table of the conversion scope, keyed by the list of block variables.
+
+Missing values: NaN in numeric blocks, the :data:`MISSING` sentinel in string ones.
+
+The pipeline parser registered here replaces skl2onnx's: between the last frame
+step and the first scikit-learn step it assembles the (numeric) frame into one
+float64 matrix in column order, and, when an export is active, it puts a guard
+before every scikit-learn step that flags the NaN / inf values the step would reject.
+
+*Refusals.* A graph cannot raise. Wherever the original pipeline raises on a value
+(NaN where a step needs a number, an unseen category with ``unseen='raise'``, a
+non-positive value into a log...), the converter records a boolean "refuse" tensor
+with, per tensor column, the data column, the step and the reason.
+:func:`conversion.export.export_pipeline` concatenates them into one graph output,
+``refusals`` (bool, ``[N, n_checks]``); the runtime refuses a row whose flags are
+set, naming each check's column and reason (the manifest lists them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from onnx import TensorProto
+from skl2onnx import update_registered_converter
+from skl2onnx._parse import _parse_sklearn, update_registered_parser
+from skl2onnx.common.data_types import (
+    DoubleTensorType,
+    StringTensorType,
+)
+from sklearn.base import is_classifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
+
+#: The string that stands for a missing categorical value inside the graph.
+MISSING = "__predictlib_missing__"
+
+#: ONNX opsets of the exported graphs: 19 for ``Equal`` on strings; ai.onnx.ml 3 for
+#: the float64 tree ensembles. onnxruntime >= 1.16 loads them.
+TARGET_OPSET = {"": 19, "ai.onnx.ml": 3}
+
+NUM = "num"
+STR = "str"
+
+
+class ExportError(ValueError):
+    """A fitted pipeline (or one of its steps) cannot be exported faithfully."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a frame: its name and its kind (``"num"`` or ``"str"``)."""
+
+    name: str
+    kind: str
+
+
+def block_type(kind: str, width: int) -> DoubleTensorType | StringTensorType:
+    return DoubleTensorType([None, width]) if kind == NUM else StringTensorType([None, width])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a frame step does to the columns, known before any node exists.
+
+    ``reads``: the input columns the step's nodes use; ``writes``: the blocks it
+    produces, each a list of same-kind columns (new columns, or replacing input
+    columns of the same name); ``order``: the column names after the step.
+    """
+
+    reads: list[str]
+    writes: list[list[Column]]
+    order: list[str]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One refusal condition of the exported graph (one column of ``refusals``)."""
+
+    column: str
+    step: str
+    transformer: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "column": self.column,
+            "step": self.step,
+            "transformer": self.transformer,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ExportState:
+    """Collected while a pipeline is exported: the refusal tensors and their meaning."""
+
+    tensors: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+
+_STATE: contextvars.ContextVar[ExportState | None] = contextvars.ContextVar(
+    "predictlib_export_state", default=None
+)
+_STEP_PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "predictlib_step_path", default=()
+)
+
+
+@contextlib.contextmanager
+def exporting() -> Iterator[ExportState]:
+    """Collect refusal checks for the conversion run inside the block."""
+    state = ExportState()
+    token = _STATE.set(state)
+    try:
+        yield state
+    finally:
+        _STATE.reset(token)
+
+
+@contextlib.contextmanager
+def _in_step(name: str) -> Iterator[None]:
+    token = _STEP_PATH.set((*_STEP_PATH.get(), name))
+    try:
+        yield
+    finally:
+        _STEP_PATH.reset(token)
+
+
+def current_step() -> str:
+    return "/".join(_STEP_PATH.get()) or "<model>"
+
+
+def step_label(model: object) -> str:
+    """``"step 'log' (LogTransformer)"``: how errors name a step."""
+    return f"step '{current_step()}' ({type(model).__name__})"
+
+
+# --------------------------------------------------------------------------- frames
+
+
+class Frame:
+    """The columns of a DataFrame as blocks of skl2onnx variables."""
+
+    def __init__(self, blocks: Sequence[Any], order: Sequence[str]) -> None:
+        self.blocks = list(blocks)
+        self.order = list(order)
+        self.where: dict[str, tuple[Any, int]] = {}
+        for var in self.blocks:
+            for i, name in enumerate(var.predictlib_columns):
+                self.where[name] = (var, i)  # later blocks shadow earlier ones
+        missing = [c for c in self.order if c not in self.where]
+        if missing:
+            raise ExportError(f"internal error: columns {missing} are in no block")
+
+    def kind(self, column: str) -> str:
+        var, _ = self.where[column]
+        return STR if isinstance(var.type, StringTensorType) else NUM
+
+    def columns(self) -> list[Column]:
+        return [Column(c, self.kind(c)) for c in self.order]
+
+    @classmethod
+    def from_variables(cls, scope: Any, variables: Sequence[Any]) -> Frame:
+        for v in variables:
+            if not hasattr(v, "predictlib_columns"):
+                _as_block(v)
+        order = _orders(scope).get(_key(variables))
+        if order is None:
+            order = [c for v in variables for c in v.predictlib_columns]
+        return cls(variables, order)
+
+    def to_variables(self, scope: Any) -> list[Any]:
+        """The live blocks, in a list whose column order is remembered."""
+        live = {id(var) for var, _ in (self.where[c] for c in self.order)}
+        blocks = [v for v in self.blocks if id(v) in live]
+        _orders(scope)[_key(blocks)] = list(self.order)
+        return blocks
+
+
+def _key(variables: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(v.onnx_name for v in variables)
+
+
+def _orders(scope: Any) -> dict[tuple[str, ...], list[str]]:
+    if not hasattr(scope, "predictlib_orders"):
+        scope.predictlib_orders = {}
+    return scope.predictlib_orders  # type: ignore[no-any-return]
+
+
+def _as_block(var: Any) -> None:
+    """A user-declared input (skl2onnx habit: one [N, 1] input per column) as a block."""
+    if not isinstance(var.type, (DoubleTensorType, StringTensorType)):
+        raise ExportError(
+            f"input '{var.raw_name}' is a {type(var.type).__name__}; feature-engine steps are "
+            "exported on float64 (DoubleTensorType) and string columns"
+        )
+    shape = var.type.shape
+    if len(shape) != 2 or shape[1] not in (1, None):
+        raise ExportError(
+            f"input '{var.raw_name}' has shape {shape}: give a feature-engine step one [N, 1] "
+            "input per column, named as the column"
+        )
+    var.predictlib_columns = [var.raw_name]
+
+
+def declare_block(scope: Any, columns: Sequence[Column], hint: str = "block") -> Any:
+    kinds = {c.kind for c in columns}
+    if len(kinds) != 1:
+        raise ExportError(f"internal error: a block mixes kinds {kinds}")
+    var = scope.declare_local_variable(hint, block_type(kinds.pop(), len(columns)))
+    var.predictlib_columns = [c.name for c in columns]
+    return var
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+class StepContext:
+    """What a converter sees: its input columns, its output blocks, node helpers."""
+
+    def __init__(self, scope: Any, operator: Any, container: Any) -> None:
+        self.scope = scope
+        self.container = container
+        self.model = operator.raw_operator
+        self.step = getattr(operator, "predictlib_step", current_step())
+        self.frame: Frame | None = getattr(operator, "predictlib_frame", None)
+        self.outputs = list(operator.outputs)
+
+    # tensors -----------------------------------------------------------------
+    def kind(self, column: str) -> str:
+        assert self.frame is not None
+        return self.frame.kind(column)
+
+    def gather(self, columns: Sequence[str]) -> str:
+        """An [N, len(columns)] tensor of input ``columns`` (all of one kind), in that order."""
+        assert self.frame is not None
+        where = [self.frame.where[c] for c in columns]
+        blocks: list[Any] = []
+        for var, _ in where:
+            if all(var is not b for b in blocks):
+                blocks.append(var)
+        if len(blocks) == 1 and [i for _, i in where] == list(range(len(blocks[0].predictlib_columns))):
+            return str(blocks[0].full_name)
+        offsets, start = {}, 0
+        for var in blocks:
+            offsets[id(var)] = start
+            start += len(var.predictlib_columns)
+        if len(blocks) == 1:
+            source = blocks[0].full_name
+        else:
+            source = self.node("Concat", [b.full_name for b in blocks], axis=1)
+        indices = [offsets[id(var)] + i for var, i in where]
+        return self.node("Gather", [source, self.const(indices, np.int64)], axis=1)
+
+    def y(self, block: int = 0) -> str:
+        """The name the converter must give to output block ``block`` (``Plan.writes``)."""
+        return str(self.outputs[block].full_name)
+
+    def name(self, hint: str) -> str:
+        return str(self.scope.get_unique_variable_name(hint))
+
+    def node(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        output: str | None = None,
+        *,
+        domain: str = "",
+        **attrs: Any,
+    ) -> str:
+        """Add one node with one output; return the output's name."""
+        out = output or self.name(op_type)
+        op_version = TARGET_OPSET[domain] if domain else None
+        self.container.add_node(
+            op_type,
+            list(inputs),
+            [out],
+            op_domain=domain,
+            op_version=op_version,
+            name=self.scope.get_unique_operator_name(op_type),
+            **attrs,
+        )
+        return out
+
+    def const(self, value: Any, dtype: Any = np.float64) -> str:
+        """An initializer holding ``value`` (scalar or array); ``dtype=object`` for strings."""
+        arr = np.asarray(value, dtype=dtype)
+        name = self.name("c")
+        if arr.dtype.kind in "OUS":
+            flat = [str(v).encode("utf-8") for v in arr.ravel()]
+            self.container.add_initializer(name, TensorProto.STRING, list(arr.shape), flat)
+        else:
+            onnx_type = {
+                np.dtype(np.float64): TensorProto.DOUBLE,
+                np.dtype(np.int64): TensorProto.INT64,
+                np.dtype(np.bool_): TensorProto.BOOL,
+            }[arr.dtype]
+            self.container.add_initializer(name, onnx_type, list(arr.shape), arr.ravel().tolist())
+        return name
+
+    def row(self, values: Sequence[Any], kind: str) -> str:
+        """A [1, k] constant (broadcast over rows)."""
+        if kind == NUM:
+            return self.const([[float(v) for v in values]])
+        return self.const([[str(v) for v in values]], dtype=object)
+
+    def is_missing(self, tensor: str, kind: str) -> str:
+        """Boolean, same shape as ``tensor``: the value is missing (NaN or the sentinel)."""
+        if kind == NUM:
+            return self.node("IsNaN", [tensor])
+        return self.node("Equal", [tensor, self.const([MISSING], dtype=object)])
+
+    def refuse_if(self, columns: Sequence[str], condition: str, reason: str) -> None:
+        """Rows where ``condition`` ([N, len(columns)] bool) holds are refused."""
+        refuse_if_matrix(self.step, type(self.model).__name__, columns, condition, reason)
+
+
+def refuse_if_matrix(
+    step: str, transformer: str, columns: Sequence[str], condition: str, reason: str
+) -> None:
+    """Record an [N, len(columns)] boolean refusal tensor (no-op outside an export)."""
+    state = _STATE.get()
+    if state is None:
+        return
+    state.tensors.append(condition)
+    state.checks.extend(Check(c, step, transformer, reason) for c in columns)
+
+
+def by_kind(frame_kinds: dict[str, str], columns: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``columns`` grouped by kind, numeric first; empty groups left out."""
+    groups = [(kind, [c for c in columns if frame_kinds[c] == kind]) for kind in (NUM, STR)]
+    return [(k, cols) for k, cols in groups if cols]
+
+
+# ----------------------------------------------------------------- frame converters
+
+
+class FrameConverter:
+    """Base class of the converters of DataFrame -> DataFrame transformers."""
+
+    #: the transformer class converted; set by subclasses
+    transformer: ClassVar[type]
+
+    def plan(self, model: Any, columns: Sequence[Column]) -> Plan:  # pragma: no cover
+        raise NotImplementedError
+
+    def convert(self, ctx: StepContext, model: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def in_place(columns: Sequence[Column], variables: Sequence[str], kind: str | None = None) -> Plan:
+        """A plan that rewrites ``variables`` in place: one output block per kind
+        (numeric first), or one block of kind ``kind`` when given."""
+        kinds = {c.name: c.kind for c in columns}
+        if kind is not None:
+            writes = [[Column(v, kind) for v in variables]] if variables else []
+        else:
+            writes = [[Column(v, k) for v in vs] for k, vs in by_kind(kinds, variables)]
+        return Plan(list(variables), writes, [c.name for c in columns])
+
+
+_CONVERTERS: dict[type, FrameConverter] = {}
+
+
+def frame_converter(cls: type[FrameConverter]) -> type[FrameConverter]:
+    """Class decorator: register a :class:`FrameConverter` with skl2onnx."""
+    instance = cls()
+    transformer = cls.transformer
+    _CONVERTERS[transformer] = instance
+    update_registered_converter(
+        transformer,
+        f"Predictlib{transformer.__name__}",
+        shape_calculator,
+        _frame_step_converter,
+        parser=_frame_step_parser,
+    )
+    return cls
+
+
+def registered_frame_converters() -> dict[type, FrameConverter]:
+    return dict(_CONVERTERS)
+
+
+def shape_calculator(operator: Any) -> None:
+    """Output types are fixed by the parsers."""
+    return None
+
+
+def no_converter(scope: Any, operator: Any, container: Any) -> None:
+    """For classes that only have a parser (their operators are declared by it)."""
+    raise ExportError(f"{type(operator.raw_operator).__name__} has no converter of its own")
+
+
+def _frame_step_parser(scope: Any, model: Any, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
+    converter = _CONVERTERS[type(model)]
+    frame = Frame.from_variables(scope, inputs)
+    names = frame.order
+    if len(set(names)) != len(names):
+        raise ExportError(f"{step_label(model)}: duplicated column names {names}")
+    fitted_in = getattr(model, "feature_names_in_", None)
+    if fitted_in is not None and list(fitted_in) != names:
+        # feature-engine reorders the columns as in fit (X = X[feature_names_in_])
+        missing = [c for c in fitted_in if c not in frame.where]
+        extra = [c for c in names if c not in set(fitted_in)]
+        if missing or extra:
+            raise ExportError(
+                f"{step_label(model)} was fitted on other columns (missing: {missing}, unexpected: {extra})"
+            )
+        frame = Frame(frame.blocks, [str(c) for c in fitted_in])
+    plan = converter.plan(model, frame.columns())
+    if not plan.writes:
+        return Frame(frame.blocks, plan.order).to_variables(scope)
+    op = scope.declare_local_operator(f"Predictlib{type(model).__name__}", model)
+    op.predictlib_step = current_step()
+    op.predictlib_frame = frame
+    read_blocks: list[Any] = []
+    for c in plan.reads:
+        var = frame.where[c][0]
+        if all(var is not b for b in read_blocks):
+            read_blocks.append(var)
+    op.inputs = read_blocks
+    new_blocks = [declare_block(scope, cols) for cols in plan.writes if cols]
+    op.outputs.extend(new_blocks)
+    return Frame(frame.blocks + new_blocks, plan.order).to_variables(scope)
+
+
+def _frame_step_converter(scope: Any, operator: Any, container: Any) -> None:
+    model = operator.raw_operator
+    _CONVERTERS[type(model)].convert(StepContext(scope, operator, container), model)
+
+
+# --------------------------------------------------- frame <-> matrix, guards, inputs
+
+
+@dataclass
+class FrameToMatrix:
+    """Assemble numeric frame columns into one float64 matrix, in frame order."""
+
+    columns: list[str]
+
+
+@dataclass
+class InputGuard:
+    """Refuse rows a scikit-learn step's input validation would reject (NaN / inf)."""
+
+    columns: list[str]
+    allow_nan: bool
+    estimator: str
+
+
+@dataclass
+class GroupedInputs:
+    """The grouped graph inputs (``num``: float64 [N, n], ``cat``: string [N, m]) as
+    the first two blocks of the frame; ``order`` is the frame's column order."""
+
+    numeric: list[str]
+    categorical: list[str]
+    order: list[str]
+
+
+def _convert_frame_to_matrix(scope: Any, operator: Any, container: Any) -> None:
+    ctx = StepContext(scope, operator, container)
+    ctx.node("Identity", [ctx.gather(operator.raw_operator.columns)], ctx.y())
+
+
+def _convert_input_guard(scope: Any, operator: Any, container: Any) -> None:
+    guard: InputGuard = operator.raw_operator
+    ctx = StepContext(scope, operator, container)
+    x = operator.inputs[0].full_name
+    ctx.node("Identity", [x], ctx.y())
+    if not guard.allow_nan:
+        refuse_if_matrix(
+            ctx.step,
+            guard.estimator,
+            guard.columns,
+            ctx.node("IsNaN", [x]),
+            "missing value (NaN) reaches a step that does not accept missing values "
+            "(the column is not imputed, or an earlier step produced NaN)",
+        )
+    refuse_if_matrix(
+        ctx.step,
+        guard.estimator,
+        guard.columns,
+        ctx.node("IsInf", [x]),
+        "infinite value reaches a step that accepts only finite numbers",
+    )
+
+
+@dataclass
+class FrameOutputs:
+    """The final frame of a transformer-only export, as a float64 and a string block."""
+
+    numeric: list[str]
+    categorical: list[str]
+
+
+def _convert_frame_outputs(scope: Any, operator: Any, container: Any) -> None:
+    ctx = StepContext(scope, operator, container)
+    spec: FrameOutputs = operator.raw_operator
+    for block, cols in enumerate(c for c in (spec.numeric, spec.categorical) if c):
+        ctx.node("Identity", [ctx.gather(cols)], ctx.y(block))
+
+
+def parse_frame_outputs(scope: Any, inputs: list[Any]) -> tuple[list[Any], FrameOutputs]:
+    """Declare the final ``num_out`` / ``cat_out`` blocks of a transformer-only export."""
+    frame = Frame.from_variables(scope, inputs)
+    columns = frame.columns()
+    spec = FrameOutputs(
+        [c.name for c in columns if c.kind == NUM], [c.name for c in columns if c.kind == STR]
+    )
+    op = scope.declare_local_operator("PredictlibFrameOutputs", spec)
+    op.predictlib_frame = frame
+    op.inputs = [b for b in frame.blocks if any(frame.where[c][0] is b for c in frame.order)]
+    outputs = []
+    for name, cols in (("final_num", spec.numeric), ("final_cat", spec.categorical)):
+        if cols:
+            var = declare_block(scope, [c for c in columns if c.name in set(cols)], name)
+            op.outputs.append(var)
+            outputs.append(var)
+    return outputs, spec
+
+
+update_registered_converter(FrameOutputs, "PredictlibFrameOutputs", shape_calculator, _convert_frame_outputs)
+update_registered_converter(
+    FrameToMatrix, "PredictlibFrameToMatrix", shape_calculator, _convert_frame_to_matrix
+)
+update_registered_converter(InputGuard, "PredictlibInputGuard", shape_calculator, _convert_input_guard)
+
+
+def frame_from_grouped_inputs(scope: Any, spec: GroupedInputs, inputs: list[Any]) -> list[Any]:
+    """The graph inputs ``num`` / ``cat`` are blocks already: no node at all."""
+    by_name = {v.raw_name: v for v in inputs}
+    blocks = []
+    for group, cols in (("num", spec.numeric), ("cat", spec.categorical)):
+        if cols:
+            by_name[group].predictlib_columns = list(cols)
+            blocks.append(by_name[group])
+    return Frame(blocks, spec.order).to_variables(scope)
+
+
+def _to_matrix(scope: Any, model: Any, inputs: list[Any]) -> tuple[list[Any], list[str] | None]:
+    """Make ``inputs`` one float64 matrix for a scikit-learn step; return it and its column names."""
+    if len(inputs) == 1 and not hasattr(inputs[0], "predictlib_columns"):
+        return inputs, None  # a matrix: a user input, or the output of a scikit-learn step
+    frame = Frame.from_variables(scope, inputs)
+    strings = [c.name for c in frame.columns() if c.kind != NUM]
+    if strings:
+        raise ExportError(
+            f"{step_label(model)} receives categorical (string) columns {strings}; "
+            "scikit-learn estimators need numbers: encode them in an earlier step"
+        )
+    live = {id(frame.where[c][0]) for c in frame.order}
+    blocks = [b for b in frame.blocks if id(b) in live]
+    if len(blocks) == 1 and blocks[0].predictlib_columns == frame.order:
+        return blocks, list(frame.order)
+    op = scope.declare_local_operator("PredictlibFrameToMatrix", FrameToMatrix(list(frame.order)))
+    op.predictlib_frame = frame
+    op.inputs = blocks
+    out = declare_block(scope, frame.columns(), "matrix")
+    op.outputs.append(out)
+    return [out], list(frame.order)
+
+
+def _guard(scope: Any, model: Any, inputs: list[Any], names: list[str] | None) -> list[Any]:
+    if _STATE.get() is None:
+        return inputs
+    var = inputs[0]
+    width = var.type.shape[1] if len(var.type.shape) == 2 else None
+    if not isinstance(width, int):
+        width = getattr(model, "n_features_in_", None)
+    if not isinstance(width, int):
+        raise ExportError(f"{step_label(model)}: the width of its input matrix is unknown")
+    if names is None or len(names) != width:
+        names = [f"{current_step()}[{j}]" for j in range(width)]
+    guard = InputGuard(list(names), bool(get_tags(model).input_tags.allow_nan), type(model).__name__)
+    op = scope.declare_local_operator("PredictlibInputGuard", guard)
+    op.predictlib_step = current_step()
+    op.inputs = [var]
+    out = scope.declare_local_variable("guarded", DoubleTensorType([None, width]))
+    op.outputs.append(out)
+    return [out]
+
+
+def _feature_names_out(model: Any, names: list[str] | None) -> list[str] | None:
+    if names is None or not hasattr(model, "get_feature_names_out"):
+        return None
+    try:
+        return [str(n) for n in model.get_feature_names_out(names)]
+    except Exception:  # noqa: BLE001 - unnamed columns are only a message detail
+        return None
+
+
+_FRAME_AWARE: set[type] = set()
+
+
+def frame_aware(cls: type) -> type:
+    """Mark a meta-estimator whose parser accepts frames itself (e.g. a wrapper)."""
+    _FRAME_AWARE.add(cls)
+    return cls
+
+
+def parse_pipeline(scope: Any, model: Pipeline, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
+    """skl2onnx pipeline parser that understands frames (see the module docstring)."""
+    names: list[str] | None = None
+    for step_name, step in model.steps:
+        if step is None or step == "passthrough":
+            continue
+        with _in_step(step_name):
+            if type(step) in _CONVERTERS or isinstance(step, Pipeline) or type(step) in _FRAME_AWARE:
+                inputs = _parse_sklearn(scope, step, inputs, custom_parsers=custom_parsers)
+                names = None
+                continue
+            inputs, frame_names = _to_matrix(scope, step, inputs)
+            names = frame_names if frame_names is not None else names
+            inputs = _guard(scope, step, inputs, names)
+            if is_classifier(step) and (scope.options is None or id(step) not in scope.options):
+                scope.add_options(id(step), scope.get_options(model, {"zipmap": True}))
+            inputs = _parse_sklearn(scope, step, inputs, custom_parsers=custom_parsers)
+            names = _feature_names_out(step, names)
+            for var in inputs:
+                if names is not None and len(inputs) == 1:
+                    var.predictlib_columns = names
+    return inputs
+
+
+update_registered_parser(Pipeline, parse_pipeline)
+
+
+def declare_step(scope: Any, alias: str, model: Any, inputs: list[Any], outputs: list[Any]) -> Any:
+    op = scope.declare_local_operator(alias, model)
+    op.predictlib_step = current_step()
+    op.inputs = list(inputs)
+    op.outputs.extend(outputs)
+    return op

@@ -1,0 +1,178 @@
+"""Export a fitted pipeline to one ONNX graph with grouped inputs.
+
+Graph interface (recorded in the manifest):
+
+* inputs: ``num`` (float64, ``[N, n_num]``, missing = NaN) and ``cat`` (string,
+  ``[N, n_cat]``, missing = :data:`MISSING`), the column order given by the
+  manifest; a group with no column is left out;
+* outputs: ``prediction`` (float64 ``[N, 1]``) for a regressor; and
+  ``refusals`` (bool ``[N, n_checks]``) when the pipeline can refuse a row,
+  each column described by one entry of :attr:`Exported.checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+from onnx import ModelProto, helper
+from skl2onnx import convert_sklearn, update_registered_converter
+from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+from sklearn.base import is_classifier, is_regressor
+
+from . import _registration  # noqa: F401 - registers every converter
+from ._frame import (
+    MISSING,
+    NUM,
+    STR,
+    TARGET_OPSET,
+    Check,
+    Column,
+    ExportError,
+    FrameOutputs,
+    GroupedInputs,
+    _parse_sklearn,
+    exporting,
+    frame_from_grouped_inputs,
+    no_converter,
+    parse_frame_outputs,
+    shape_calculator,
+)
+
+#: IR version of the written models (onnxruntime 1.17+ loads IR <= 9).
+IR_VERSION = 9
+
+
+@dataclass
+class Exported:
+    """An exported graph and what a runtime needs to know to call it."""
+
+    model: ModelProto
+    columns: list[Column]
+    checks: list[Check]
+    task: str
+    #: for task "transform": the columns of the ``num_out`` and ``cat_out`` outputs
+    output_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def numeric(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind == NUM]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind == STR]
+
+
+@dataclass
+class _Whole:
+    """Grouped inputs followed by the user's model: the object handed to skl2onnx."""
+
+    inputs: GroupedInputs
+    model: Any
+    frame_outputs: FrameOutputs | None = None
+
+
+def _parse_whole(scope: Any, whole: _Whole, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
+    frame = frame_from_grouped_inputs(scope, whole.inputs, inputs)
+    outputs = list(_parse_sklearn(scope, whole.model, frame, custom_parsers=custom_parsers))
+    if _task(whole.model) == "transform":
+        outputs, whole.frame_outputs = parse_frame_outputs(scope, outputs)
+    return outputs
+
+
+update_registered_converter(_Whole, "PredictlibWhole", shape_calculator, no_converter, parser=_parse_whole)
+
+
+def _task(model: Any) -> str:
+    if is_regressor(model):
+        return "regression"
+    if is_classifier(model):
+        return "classification"
+    return "transform"
+
+
+def infer_columns(frame: Any) -> list[Column]:
+    """Column kinds from a training DataFrame: numbers (and booleans) are ``num``,
+    ``object`` / ``str`` / ``category`` columns are ``str``."""
+    import pandas as pd
+
+    columns = []
+    for name, dtype in frame.dtypes.items():
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            columns.append(Column(str(name), NUM))
+        elif (
+            pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype)
+        ):
+            columns.append(Column(str(name), STR))
+        else:
+            raise ExportError(f"column '{name}' has dtype {dtype}, which predictlib does not export yet")
+    return columns
+
+
+def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predictlib") -> Exported:
+    """Convert fitted ``model`` (whose input columns are ``columns``) to one graph.
+
+    ``model`` is a regressor (outputs ``prediction``), or a transformer / pipeline of
+    transformers (outputs ``num_out`` and ``cat_out``, the final frame's numeric and
+    string columns, listed in :attr:`Exported.output_columns`).
+    """
+    task = _task(model)
+    if task == "classification":
+        raise ExportError(f"{type(model).__name__} is a classifier; classifiers are not exported yet")
+    columns = list(columns)
+    numeric = [c.name for c in columns if c.kind == NUM]
+    categorical = [c.name for c in columns if c.kind == STR]
+    initial_types: list[tuple[str, Any]] = []
+    if numeric:
+        initial_types.append(("num", DoubleTensorType([None, len(numeric)])))
+    if categorical:
+        initial_types.append(("cat", StringTensorType([None, len(categorical)])))
+    whole = _Whole(GroupedInputs(numeric, categorical, [c.name for c in columns]), model)
+    with exporting() as state:
+        onx = convert_sklearn(whole, name=name, initial_types=initial_types, target_opset=TARGET_OPSET)
+    graph = onx.graph
+    output_columns: dict[str, list[str]] = {}
+    if task == "regression":
+        if len(graph.output) != 1:
+            raise ExportError(f"expected one output from a regressor, got {[o.name for o in graph.output]}")
+        _rename_output(graph, graph.output[0].name, "prediction", onnx.TensorProto.DOUBLE, [None, 1])
+    else:
+        assert whole.frame_outputs is not None
+        spec = whole.frame_outputs
+        blocks = [
+            (label, cols, dtype)
+            for label, cols, dtype in (
+                ("num_out", spec.numeric, onnx.TensorProto.DOUBLE),
+                ("cat_out", spec.categorical, onnx.TensorProto.STRING),
+            )
+            if cols
+        ]
+        for (label, cols, dtype), old in zip(blocks, [o.name for o in graph.output], strict=True):
+            _rename_output(graph, old, label, dtype, [None, len(cols)])
+            output_columns[label] = list(cols)
+    if state.tensors:
+        graph.node.append(
+            helper.make_node("Concat", list(state.tensors), ["refusals"], axis=1, name="refusals")
+        )
+        graph.output.append(
+            helper.make_tensor_value_info("refusals", onnx.TensorProto.BOOL, [None, len(state.checks)])
+        )
+    onx.ir_version = IR_VERSION
+    onx.producer_name = "predictlib"
+    onx.producer_version = ""
+    onx.doc_string = f"predictlib graph; missing categories are {MISSING!r}"
+    onnx.checker.check_model(onx, full_check=True)
+    return Exported(onx, columns, list(state.checks), task, output_columns)
+
+
+def _rename_output(graph: Any, old: str, new: str, dtype: int, shape: list[Any]) -> None:
+    """Expose graph output ``old`` as ``new`` (an Identity node; onnxruntime removes it)."""
+    graph.node.append(helper.make_node("Identity", [old], [new], name=new))
+    kept = [o for o in graph.output if o.name != old]
+    del graph.output[:]
+    graph.output.extend(kept)
+    graph.output.append(helper.make_tensor_value_info(new, dtype, shape))

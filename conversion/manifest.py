@@ -1,0 +1,118 @@
+"""The manifest: everything a runtime (in any language) needs to call a graph, and
+what is known about how it was built. ``FORMAT_VERSION`` is the one the Python
+runtime reads (``predictlib._artifact.FORMAT_VERSION``)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from typing import Any
+
+from predictlib._artifact import FORMAT_VERSION, MODEL_FILE, manifest_digest
+
+from ._frame import MISSING, TARGET_OPSET
+from .export import Exported
+
+#: the runtime versions that read this manifest format
+RUNTIME_REQUIREMENT = "predictlib>=0.1.0,<1"
+BUILD_PACKAGES = (
+    "scikit-learn",
+    "feature-engine",
+    "skl2onnx",
+    "onnx",
+    "onnxruntime",
+    "numpy",
+    "pandas",
+    "scipy",
+)
+
+
+def build_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for pkg in BUILD_PACKAGES:
+        versions[pkg] = metadata.version(pkg)
+    return versions
+
+
+def make_manifest(
+    *,
+    config: dict[str, Any],
+    exported: Exported,
+    model_bytes: bytes,
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    equivalence: dict[str, Any] | None,
+) -> dict[str, Any]:
+    import hashlib
+
+    model_cfg = config["model"]
+    rules: dict[str, list[str]] = {}
+    for check in exported.checks:
+        rules.setdefault(check.column, [])
+        text = f"{check.reason} [step '{check.step}', {check.transformer}]"
+        if text not in rules[check.column]:
+            rules[check.column].append(text)
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "name": model_cfg["name"],
+        "version": model_cfg["version"],
+        "task": exported.task,
+        "description": model_cfg.get("description", ""),
+        "runtime": {"requires": RUNTIME_REQUIREMENT},
+        "artifact": {
+            "file": MODEL_FILE,
+            "size": len(model_bytes),
+            "opset": dict(TARGET_OPSET),
+            "ir_version": exported.model.ir_version,
+        },
+        "inputs": {
+            "numeric": exported.numeric,
+            "categorical": exported.categorical,
+            "missing_category": MISSING,
+            "columns": [
+                {
+                    "name": c.name,
+                    "kind": "number" if c.kind == "num" else "category",
+                    "group": "num" if c.kind == "num" else "cat",
+                    "index": (exported.numeric if c.kind == "num" else exported.categorical).index(c.name),
+                    "refused_when": rules.get(c.name, []),
+                }
+                for c in exported.columns
+            ],
+        },
+        "outputs": {
+            "prediction": {
+                "name": "prediction",
+                "dtype": "float64",
+                "shape": ["N", 1],
+                "unit": model_cfg.get("output_unit", ""),
+            },
+            "refusals": {
+                "name": "refusals",
+                "dtype": "bool",
+                "shape": ["N", len(exported.checks)],
+                "checks": [c.as_dict() for c in exported.checks],
+            },
+        },
+        "training": training,
+        "hyperparameters": config.get("hyperparameters", {}),
+        "metrics": metrics,
+        "equivalence": equivalence,
+        "build": build_versions(),
+        "integrity": {"model_sha256": hashlib.sha256(model_bytes).hexdigest()},
+    }
+    return seal(manifest)
+
+
+def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Set ``integrity.manifest_sha256`` (the runtime refuses a manifest edited later)."""
+    manifest["integrity"] = {k: v for k, v in manifest["integrity"].items() if k != "manifest_sha256"}
+    manifest["integrity"]["manifest_sha256"] = manifest_digest(manifest)
+    return manifest
+
+
+def dumps(manifest: dict[str, Any]) -> bytes:
+    return (
+        json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    ).encode()

@@ -1,0 +1,214 @@
+"""Equivalence check: the exported graph, run through the predictlib runtime, must
+give the original pipeline's answers, and refuse exactly what the original refuses.
+
+Records come from the held-out rows and from :func:`generate_records`, a seeded
+generator built from the training data (missing values in every column, rare and
+unseen categories, extreme numbers, infinities, wrong signs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import predictlib
+
+from . import tolerances
+from ._frame import NUM, Column
+
+#: refused rows confirmed one by one against the original pipeline (each call costs
+#: ~50 ms); beyond it a seeded sample that still covers every distinct check.
+MAX_CONFIRMED_REFUSALS = 400
+
+
+class EquivalenceError(AssertionError):
+    """The graph and the original pipeline disagree."""
+
+
+@dataclass
+class Report:
+    """What one equivalence run found."""
+
+    rows: int = 0
+    accepted: int = 0
+    refused: int = 0
+    refusals_confirmed: int = 0
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "refused": self.refused,
+            "refusals_confirmed_by_original": self.refusals_confirmed,
+            "max_abs_error": self.max_abs_error,
+            "max_rel_error": self.max_rel_error,
+            "failures": len(self.failures),
+        }
+
+
+def records_from_frame(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as plain records (missing values as None / NaN, numbers as Python floats)."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append({k: (None if v is pd.NA else v) for k, v in row.items()})
+    return out
+
+
+def reference_frame(records: Sequence[dict[str, Any]], columns: Sequence[Column]) -> pd.DataFrame:
+    """The DataFrame a careful user of the original pipeline builds from records:
+    the training columns, float64 numbers, text columns as strings."""
+    data = {}
+    for col in columns:
+        values = [r.get(col.name) for r in records]
+        if col.kind == NUM:
+            data[col.name] = pd.Series([math.nan if v is None else v for v in values], dtype="float64")
+        else:
+            data[col.name] = pd.Series([None if _missing(v) else v for v in values], dtype="str")
+    return pd.DataFrame(data)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _original_refuses(model: Any, frame: pd.DataFrame) -> bool:
+    try:
+        model.predict(frame)
+    except (ValueError, TypeError):
+        return True
+    return False
+
+
+def compare(
+    model: Any,
+    runtime: predictlib.Model,
+    records: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    seed: int = 0,
+) -> Report:
+    """Run ``records`` through both; return the report (``failures`` lists disagreements)."""
+    report = Report(rows=len(records))
+    refused_rows: dict[int, str] = {}  # row -> its first problem (for sampling)
+    try:
+        runtime.predict(list(records))
+    except predictlib.InputError as exc:
+        for problem in exc.problems:
+            if problem.row is not None:
+                refused_rows.setdefault(problem.row, f"{problem.column}|{problem.expected}")
+    accepted = [i for i in range(len(records)) if i not in refused_rows]
+    report.accepted, report.refused = len(accepted), len(refused_rows)
+    if accepted:
+        got = runtime.predict([records[i] for i in accepted])
+        frame = reference_frame([records[i] for i in accepted], columns)
+        try:
+            expected = np.asarray(model.predict(frame), dtype=np.float64)
+        except (ValueError, TypeError) as exc:
+            bad = _bisect_refused(model, frame)
+            report.failures.extend(
+                f"row {accepted[i]}: the original refuses it ({exc}), predictlib predicts {got[i]!r}"
+                for i in bad
+            )
+        else:
+            same = (got == expected) | (np.isnan(got) & np.isnan(expected))  # incl. equal infinities
+            with np.errstate(invalid="ignore", over="ignore"):
+                diff = np.where(same, 0.0, np.abs(got - expected))
+                rel = diff / np.maximum(np.abs(expected), np.finfo(float).tiny)
+                bad = ~same & ~(diff <= tolerances.ATOL + tolerances.RTOL * np.abs(expected))
+            report.max_abs_error = float(np.max(diff, initial=0.0, where=~bad))
+            report.max_rel_error = float(np.max(rel, initial=0.0, where=~bad))
+            bad_rows = np.nonzero(bad)[0]
+            report.failures.extend(
+                f"row {accepted[i]}: predictlib {got[i]!r}, original {expected[i]!r}" for i in bad_rows
+            )
+    for i in _sample_refused(refused_rows, seed):
+        report.refusals_confirmed += 1
+        if not _original_refuses(model, reference_frame([records[i]], columns)):
+            report.failures.append(
+                f"row {i}: predictlib refuses it, the original pipeline accepts it: {records[i]}"
+            )
+    return report
+
+
+def _sample_refused(refused: dict[int, str], seed: int) -> list[int]:
+    if len(refused) <= MAX_CONFIRMED_REFUSALS:
+        return sorted(refused)
+    rng = np.random.default_rng(seed)
+    first_of_kind = {}
+    for row, kind in sorted(refused.items()):
+        first_of_kind.setdefault(kind, row)
+    chosen = set(first_of_kind.values())
+    rest = [r for r in sorted(refused) if r not in chosen]
+    extra = max(0, MAX_CONFIRMED_REFUSALS - len(chosen))
+    chosen.update(rng.choice(rest, size=min(extra, len(rest)), replace=False).tolist())
+    return sorted(chosen)
+
+
+def _bisect_refused(model: Any, frame: pd.DataFrame) -> list[int]:
+    """Positions of the rows of ``frame`` the original refuses on their own."""
+    if not _original_refuses(model, frame):
+        return []
+    if len(frame) == 1:
+        return [0]
+    mid = len(frame) // 2
+    left = _bisect_refused(model, frame.iloc[:mid])
+    right = _bisect_refused(model, frame.iloc[mid:])
+    return left + [mid + i for i in right]
+
+
+# ------------------------------------------------------------------ generated records
+
+EXTREME_NUMBERS = (0.0, -1.0, 1e-300, -1e-300, 1e300, -1e300, 1e15, -1e15, math.inf, -math.inf)
+
+
+def generate_records(
+    train: pd.DataFrame, columns: Sequence[Column], n: int, seed: int
+) -> list[dict[str, Any]]:
+    """``n`` records: training rows with 0-3 cells replaced by an edge case: missing (NaN / None), an extreme number (0, negatives, +-1e300, +-inf, ...),
+    a rescaled value far outside the training range, a rare or an unseen category,
+    or a value from another row."""
+    rng = np.random.default_rng(seed)
+    base = records_from_frame(train.reset_index(drop=True))
+    numeric = {c.name: train[c.name].dropna().to_numpy(dtype=float) for c in columns if c.kind == NUM}
+    categories: dict[str, tuple[list[str], list[str]]] = {}
+    for c in columns:
+        if c.kind != NUM:
+            counts = train[c.name].value_counts()
+            rare = [str(k) for k, v in counts.items() if v / len(train) < 0.05]
+            categories[c.name] = ([str(k) for k in counts.index], rare)
+    out = []
+    for i in range(n):
+        record = dict(base[int(rng.integers(len(base)))])
+        # 0 to 3 edge cases per record (a quarter of the records are training rows as they are)
+        for j in rng.choice(len(columns), size=int(rng.integers(4)), replace=False):
+            col = columns[int(j)]
+            choice = int(rng.integers(4))
+            if col.kind == NUM:
+                values = numeric[col.name]
+                if choice == 0:
+                    record[col.name] = math.nan if rng.random() < 0.5 else None
+                elif choice == 1:
+                    record[col.name] = float(rng.choice(EXTREME_NUMBERS))
+                elif choice == 2 and len(values):
+                    record[col.name] = float(rng.choice(values)) * float(rng.choice((10.0, 1000.0, -1.0)))
+                elif len(values):
+                    record[col.name] = float(rng.choice(values))
+            else:
+                known, rare = categories[col.name]
+                if choice == 0:
+                    record[col.name] = None if rng.random() < 0.5 else math.nan
+                elif choice == 1 and rare:
+                    record[col.name] = str(rng.choice(rare))
+                elif choice == 2:
+                    record[col.name] = f"unseen-{i % 7}"
+                elif known:
+                    record[col.name] = str(rng.choice(known))
+        out.append(record)
+    return out

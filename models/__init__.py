@@ -1,0 +1,1 @@
+"""The project's models: one folder each (``pipeline.py`` + ``model.toml`` + ``data/``)."""

@@ -1,0 +1,52 @@
+"""Routine jobs. ``nox -s build`` builds everything, ``nox -s tests`` runs the tests.
+
+Sessions use uv (``pip install "nox[uv]"``); dependencies are pinned in
+pyproject.toml's dependency groups.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    args = [arg for group in groups for arg in ("--group", group)]
+    session.install(*args, "-e", ".")
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Train, convert, verify and package every model; build the runtime wheel. Output: dist/."""
+    _install(session, "build")
+    session.run("python", "-m", "build", "--wheel", "--no-isolation", "--outdir", "dist", ".")
+    session.run(
+        "python", "-m", "conversion.build", "--dist", "dist", "--artifacts", "artifacts", *session.posargs
+    )
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (builds what it needs in temporary folders)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install("--group", "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the runtime package."""
+    _install(session, "lint")
+    session.run("mypy")

@@ -1,0 +1,157 @@
+"""Finding, reading and checking model artifacts (never importing or unpickling them).
+
+An artifact is ``model.onnx`` + ``manifest.json``, found in one of three places:
+a folder, a model wheel file (read in place), or an installed model wheel, which
+advertises itself in the ``predictlib.models`` entry-point group (name -> the
+package folder holding the two files; the folder holds no code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ._errors import ArtifactError, ModelNotFoundError
+
+#: Manifest format this runtime reads (newer formats are refused).
+FORMAT_VERSION = 1
+ENTRY_POINT_GROUP = "predictlib.models"
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    manifest: dict[str, Any]
+    model: bytes
+    source: str
+
+
+def canonical_json(data: Any) -> bytes:
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest without its own ``integrity.manifest_sha256`` field."""
+    body = dict(manifest)
+    integrity = dict(body.get("integrity") or {})
+    integrity.pop("manifest_sha256", None)
+    body["integrity"] = integrity
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _parse_manifest(raw: bytes, source: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{source}: {MANIFEST_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{source}: {MANIFEST_FILE} is not a JSON object")
+    return manifest
+
+
+def check_artifact(manifest: dict[str, Any], model: bytes, source: str) -> None:
+    """Refuse a manifest this runtime cannot read, or files that are not the ones built."""
+    from . import __version__
+
+    fmt = manifest.get("format_version")
+    if not isinstance(fmt, int):
+        raise ArtifactError(f"{source}: the manifest has no integer format_version")
+    if fmt > FORMAT_VERSION:
+        needed = manifest.get("runtime", {}).get("requires", "a newer predictlib")
+        raise ArtifactError(
+            f"{source}: manifest format {fmt} is newer than this runtime reads "
+            f"(predictlib {__version__} reads format <= {FORMAT_VERSION}); install {needed}"
+        )
+    integrity = manifest.get("integrity")
+    if not isinstance(integrity, dict):
+        raise ArtifactError(f"{source}: the manifest has no integrity section")
+    if integrity.get("manifest_sha256") != manifest_digest(manifest):
+        raise ArtifactError(f"{source}: {MANIFEST_FILE} was modified after it was built (sha256 mismatch)")
+    actual = hashlib.sha256(model).hexdigest()
+    if integrity.get("model_sha256") != actual:
+        raise ArtifactError(
+            f"{source}: {MODEL_FILE} does not match its manifest (sha256 {actual}, "
+            f"expected {integrity.get('model_sha256')}): the file is damaged or was replaced"
+        )
+    for key in ("name", "version", "task", "inputs", "outputs"):
+        if key not in manifest:
+            raise ArtifactError(f"{source}: the manifest has no '{key}'")
+
+
+def _read_folder(path: Path) -> Artifact:
+    try:
+        raw = (path / MANIFEST_FILE).read_bytes()
+        model = (path / MODEL_FILE).read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read the artifact ({exc})") from None
+    manifest = _parse_manifest(raw, str(path))
+    check_artifact(manifest, model, str(path))
+    return Artifact(manifest, model, str(path))
+
+
+def _read_wheel(path: Path) -> Artifact:
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            names = wheel.namelist()
+            manifests = [n for n in names if n.count("/") == 1 and n.endswith("/" + MANIFEST_FILE)]
+            if len(manifests) != 1:
+                raise ArtifactError(f"{path}: not a predictlib model wheel (no single */{MANIFEST_FILE})")
+            folder = manifests[0].rsplit("/", 1)[0]
+            raw = wheel.read(manifests[0])
+            model = wheel.read(f"{folder}/{MODEL_FILE}")
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"{path}: cannot read the model wheel ({exc})") from None
+    manifest = _parse_manifest(raw, str(path))
+    check_artifact(manifest, model, str(path))
+    return Artifact(manifest, model, str(path))
+
+
+def installed() -> dict[str, metadata.EntryPoint]:
+    """Installed model wheels by model name."""
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _read_installed(ep: metadata.EntryPoint) -> Artifact:
+    dist = ep.dist
+    if dist is None:
+        raise ArtifactError(f"model '{ep.name}': its entry point has no distribution")
+    folder = ep.value.strip()
+    source = f"{dist.metadata['Name']} {dist.version} (model '{ep.name}')"
+    try:
+        raw = Path(str(dist.locate_file(f"{folder}/{MANIFEST_FILE}"))).read_bytes()
+        model = Path(str(dist.locate_file(f"{folder}/{MODEL_FILE}"))).read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{source}: cannot read the artifact ({exc})") from None
+    manifest = _parse_manifest(raw, source)
+    check_artifact(manifest, model, source)
+    if manifest["name"] != ep.name:
+        raise ArtifactError(f"{source}: the manifest names model '{manifest['name']}'")
+    return Artifact(manifest, model, source)
+
+
+def read_artifact(model: str | os.PathLike[str]) -> Artifact:
+    """Read ``model``: an installed model's name, an artifact folder or a model wheel."""
+    if isinstance(model, os.PathLike) or os.sep in str(model) or str(model).endswith(".whl"):
+        path = Path(model)
+        if path.is_dir():
+            return _read_folder(path)
+        if path.is_file():
+            return _read_wheel(path)
+        raise ModelNotFoundError(f"{path}: no such artifact folder or model wheel")
+    eps = installed()
+    if model in eps:
+        return _read_installed(eps[model])
+    path = Path(model)
+    if path.is_dir():
+        return _read_folder(path)
+    known = ", ".join(sorted(eps)) or "none"
+    raise ModelNotFoundError(f"no installed model named '{model}' (installed: {known})")

@@ -1,0 +1,189 @@
+"""The loaded model: input adaptation, one onnxruntime session, output shaping."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ._artifact import Artifact, installed, read_artifact
+from ._errors import ArtifactError, InputError, Problem
+from ._inputs import InputAdapter, ValueAt
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def default_session_options(threads: int = 1) -> ort.SessionOptions:
+    """Options tuned for per-request calls: one thread, sequential, full graph
+    optimisation. Batches of many thousand rows gain from ``threads`` > 1."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+class Model:
+    """A model ready to predict. Create it with :func:`predictlib.load`.
+
+    ``predict`` is safe to call from many threads at once.
+    """
+
+    def __init__(
+        self, artifact: Artifact, *, threads: int = 1, session_options: ort.SessionOptions | None = None
+    ) -> None:
+        manifest = artifact.manifest
+        self._manifest = _freeze(manifest)
+        self.name: str = manifest["name"]
+        self.version: str = manifest["version"]
+        self.task: str = manifest["task"]
+        self.source = artifact.source
+        try:
+            inputs = manifest["inputs"]
+            self._adapter = InputAdapter(inputs["numeric"], inputs["categorical"], inputs["missing_category"])
+            outputs = manifest["outputs"]
+            self._prediction = outputs["prediction"]["name"]
+            self._checks = [dict(c) for c in outputs.get("refusals", {}).get("checks", [])]
+        except (KeyError, TypeError) as exc:
+            raise ArtifactError(f"{artifact.source}: the manifest lacks {exc}") from None
+        try:
+            self._session = ort.InferenceSession(
+                artifact.model,
+                sess_options=session_options or default_session_options(threads),
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ArtifactError(f"{artifact.source}: onnxruntime cannot load the model ({exc})") from None
+        self._output_names = [self._prediction] + (["refusals"] if self._checks else [])
+        self._has_num = bool(self._adapter.numeric)
+        self._has_cat = bool(self._adapter.categorical)
+
+    @property
+    def manifest(self) -> Mapping[str, Any]:
+        """The model's manifest (read-only)."""
+        return self._manifest  # type: ignore[no-any-return]
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns the model needs."""
+        return list(self._adapter.columns)
+
+    def __repr__(self) -> str:
+        return f"<predictlib.Model {self.name} {self.version} ({self.task})>"
+
+    # ----------------------------------------------------------------- predict
+    def predict(self, data: Any) -> Any:
+        """Predict one record (a mapping: returns a float) or many rows (a sequence
+        of mappings, a pandas DataFrame or a mapping of column -> values: returns a
+        float64 array). Raises :class:`InputError` for input the model refuses."""
+        num, cat, value_at, single = self._adapt(data)
+        n = num.shape[0]
+        if n == 0:
+            return np.empty(0, dtype=np.float64)
+        feeds = {}
+        if self._has_num:
+            feeds["num"] = num
+        if self._has_cat:
+            feeds["cat"] = cat
+        results = self._session.run(self._output_names, feeds)
+        if self._checks and results[1].any():
+            self._refuse(results[1], value_at, single)
+        prediction = results[0].reshape(n)
+        return float(prediction[0]) if single else prediction
+
+    def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, bool]:
+        adapter = self._adapter
+        if isinstance(data, Mapping):
+            if data and all(_is_column(v) for v in data.values()):
+                return (*adapter.from_columns(data), False)
+            return (*adapter.from_records([data], single=True), True)
+        if _is_dataframe(data):
+            return (*adapter.from_columns(data), False)
+        if isinstance(data, (list, tuple)):
+            return (*adapter.from_records(data, single=False), False)
+        raise InputError([Problem(None, None, data, _WHAT_INPUT)])
+
+    def _refuse(self, flags: np.ndarray, value_at: ValueAt, single: bool) -> None:
+        problems = []
+        rows, checks = np.nonzero(flags)
+        for row, k in zip(rows.tolist(), checks.tolist(), strict=True):
+            check = self._checks[k]
+            column = check["column"]
+            value = value_at(row, column) if column in self._adapter.columns else _derived(column)
+            problems.append(
+                Problem(
+                    None if single else row,
+                    column,
+                    value,
+                    f"refused by step '{check['step']}' ({check['transformer']}): {check['reason']}",
+                )
+            )
+        raise InputError(problems)
+
+
+_WHAT_INPUT = (
+    "expected a record (a mapping of column name to value), a list of records, "
+    "a pandas DataFrame or a mapping of column name to a sequence of values"
+)
+
+
+def _derived(column: str) -> str:
+    return f"<computed column '{column}'>"
+
+
+def _is_column(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "iloc")
+
+
+def _is_dataframe(data: Any) -> bool:
+    return type(data).__name__ == "DataFrame" and hasattr(data, "columns") and hasattr(data, "iloc")
+
+
+# --------------------------------------------------------------- module-level API
+
+_CACHE: dict[str, Model] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load(
+    model: str | os.PathLike[str], *, threads: int = 1, session_options: ort.SessionOptions | None = None
+) -> Model:
+    """Load a model: an installed model's name, an artifact folder or a model wheel file."""
+    return Model(read_artifact(model), threads=threads, session_options=session_options)
+
+
+def _cached(name: str) -> Model:
+    model = _CACHE.get(name)
+    if model is None:
+        with _CACHE_LOCK:
+            model = _CACHE.get(name)
+            if model is None:
+                model = _CACHE[name] = load(name)
+    return model
+
+
+def predict(data: Any, *, model: str) -> Any:
+    """Predict with an installed model (loaded once, then cached), see :meth:`Model.predict`."""
+    return _cached(model).predict(data)
+
+
+def available() -> dict[str, str]:
+    """Installed models: name -> model version."""
+    result = {}
+    for name, ep in sorted(installed().items()):
+        dist = ep.dist
+        result[name] = dist.version if dist is not None else "?"
+    return result
