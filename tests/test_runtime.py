@@ -1,0 +1,279 @@
+"""The runtime against a real built artifact: input shapes, refusals, integrity, errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import predictlib
+from conversion import tolerances
+from conversion.build import Built
+from conversion.verify import records_from_frame, reference_frame
+
+
+@pytest.fixture(scope="module")
+def model(house_prices: Built) -> predictlib.Model:
+    return predictlib.load(house_prices.folder)
+
+
+@pytest.fixture(scope="module")
+def records(house_prices: Built) -> list[dict[str, Any]]:
+    return records_from_frame(house_prices.trained.X_test.iloc[:20])
+
+
+def original(built: Built, rows: list[dict[str, Any]]) -> np.ndarray:
+    return np.asarray(built.trained.model.predict(reference_frame(rows, built.exported.columns)))
+
+
+def test_model_attributes(model: predictlib.Model, house_prices: Built) -> None:
+    assert model.name == "house_prices"
+    assert model.version == "1.0.0"
+    assert model.task == "regression"
+    assert model.manifest["name"] == "house_prices"
+    assert set(model.columns) == {c.name for c in house_prices.exported.columns}
+    with pytest.raises(TypeError):
+        model.manifest["name"] = "other"  # type: ignore[index]
+
+
+def test_one_record_gives_a_price_in_dollars(
+    model: predictlib.Model, house_prices: Built, records: list
+) -> None:
+    price = model.predict(records[0])
+    assert isinstance(price, float)
+    assert price == pytest.approx(original(house_prices, records[:1])[0], rel=tolerances.RTOL)
+    assert 10_000 < price < 1_000_000
+
+
+def test_every_input_shape_gives_the_same_predictions(
+    model: predictlib.Model, house_prices: Built, records: list
+) -> None:
+    expected = original(house_prices, records)
+    frame = house_prices.trained.X_test.iloc[:20]
+    shapes = {
+        "records": model.predict(records),
+        "tuple": model.predict(tuple(records)),
+        "one by one": np.array([model.predict(r) for r in records]),
+        "dataframe (str)": model.predict(frame),
+        "dataframe (object)": model.predict(frame.astype(object)),
+        "columns": model.predict({c: frame[c].tolist() for c in frame.columns}),
+        "numpy columns": model.predict({c: frame[c].to_numpy() for c in frame.columns}),
+        "reordered + extra column": model.predict(
+            [{"extra": 1, **dict(reversed(r.items()))} for r in records]
+        ),
+    }
+    for label, got in shapes.items():
+        np.testing.assert_allclose(got, expected, rtol=tolerances.RTOL, atol=tolerances.ATOL, err_msg=label)
+
+
+def test_input_is_not_mutated(model: predictlib.Model, records: list, house_prices: Built) -> None:
+    before = copy.deepcopy(records)
+    frame = house_prices.trained.X_test.iloc[:20].copy()
+    frame_before = frame.copy()
+    model.predict(records)
+    model.predict(frame)
+    assert records == before or json.dumps(records, default=str) == json.dumps(before, default=str)
+    pd.testing.assert_frame_equal(frame, frame_before)
+
+
+def test_missing_values_accepted_where_the_original_imputes(
+    model: predictlib.Model, house_prices: Built, records: list
+) -> None:
+    record = dict(records[0], LotFrontage=None, MasVnrArea=math.nan, Alley=None, FireplaceQu=math.nan)
+    assert model.predict(record) == pytest.approx(original(house_prices, [record])[0], rel=tolerances.RTOL)
+
+
+def test_empty_input_gives_an_empty_result(model: predictlib.Model) -> None:
+    result = model.predict([])
+    assert isinstance(result, np.ndarray) and result.shape == (0,)
+
+
+def refusal(model: predictlib.Model, data: Any) -> predictlib.InputError:
+    with pytest.raises(predictlib.InputError) as info:
+        model.predict(data)
+    return info.value
+
+
+def test_missing_column_is_named(model: predictlib.Model, records: list) -> None:
+    record = dict(records[0])
+    del record["LotArea"]
+    err = refusal(model, record)
+    assert err.column == "LotArea" and err.row is None
+    assert "required column is missing" in str(err)
+    err = refusal(model, [records[1], record])
+    assert (err.row, err.column) == (1, "LotArea")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("LotArea", "8450", "text"),
+        ("LotArea", True, "bool"),
+        ("LotArea", [1], "list"),
+        ("Neighborhood", 3, "int"),
+        ("Neighborhood", b"NAmes", "bytes"),
+        ("Neighborhood", "__predictlib_missing__", "reserved"),
+    ],
+)
+def test_wrong_types_are_refused(
+    model: predictlib.Model, records: list, column: str, value: Any, words: str
+) -> None:
+    err = refusal(model, dict(records[0], **{column: value}))
+    assert err.column == column
+    assert err.value == value
+    assert words in str(err)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("LotArea", -5.0, "zero or negative"),
+        ("GrLivArea", 0, "zero or negative"),
+        ("LotArea", math.inf, "infinite"),
+        ("OverallQual", None, "missing"),
+        ("YearBuilt", math.nan, "missing"),
+        ("BsmtFinSF1", -math.inf, "infinite"),
+    ],
+)
+def test_values_the_original_rejects_are_refused(
+    model: predictlib.Model, house_prices: Built, records: list, column: str, value: Any, words: str
+) -> None:
+    record = dict(records[0], **{column: value})
+    with pytest.raises((ValueError, TypeError)):
+        house_prices.trained.model.predict(reference_frame([record], house_prices.exported.columns))
+    err = refusal(model, record)
+    assert err.column == column
+    assert words in err.expected
+    assert "refused by step" in str(err) and column in str(err)
+
+
+def test_unseen_categories_refused_exactly_where_the_original_refuses(
+    model: predictlib.Model, house_prices: Built, records: list
+) -> None:
+    refused_by_original, refused_by_runtime = set(), set()
+    for column in house_prices.exported.categorical:
+        record = dict(records[0], **{column: "never-seen-label"})
+        try:
+            house_prices.trained.model.predict(reference_frame([record], house_prices.exported.columns))
+        except ValueError:
+            refused_by_original.add(column)
+        try:
+            model.predict(record)
+        except predictlib.InputError as err:
+            assert err.column == column and err.value == "never-seen-label"
+            refused_by_runtime.add(column)
+    assert refused_by_runtime == refused_by_original
+    assert refused_by_original, "the pipeline refuses some unseen categories (OrdinalEncoder unseen='raise')"
+
+
+def test_every_problem_of_a_batch_is_reported(model: predictlib.Model, records: list) -> None:
+    bad = [dict(records[0], LotArea=-1.0), records[1], dict(records[2], OverallQual="7")]
+    err = refusal(model, bad)
+    found = {(p.row, p.column) for p in err.problems}
+    assert (2, "OverallQual") in found
+    assert all(p.as_dict()["column"] for p in err.problems)
+    json.dumps([p.as_dict() for p in err.problems])  # API-friendly
+
+
+@pytest.mark.parametrize("data", [42, "LotArea", None, [1, 2], [{"LotArea": 1}, "x"]])
+def test_unsupported_inputs_are_refused(model: predictlib.Model, data: Any) -> None:
+    err = refusal(model, data)
+    assert isinstance(err, predictlib.PredictlibError)
+
+
+def test_columns_of_different_lengths_are_refused(model: predictlib.Model, house_prices: Built) -> None:
+    frame = house_prices.trained.X_test.iloc[:3]
+    data = {c: frame[c].tolist() for c in frame.columns}
+    data["LotArea"] = data["LotArea"][:2]
+    assert "same length" in str(refusal(model, data))
+
+
+# ------------------------------------------------------------------ artifact integrity
+
+
+def copy_artifact(built: Built, tmp_path: Path) -> Path:
+    folder = tmp_path / "artifact"
+    shutil.copytree(built.folder, folder)
+    return folder
+
+
+def test_loads_from_a_wheel_file(house_prices: Built, records: list) -> None:
+    model = predictlib.load(house_prices.wheel)
+    assert model.predict(records[0]) == predictlib.load(house_prices.folder).predict(records[0])
+
+
+def test_tampered_model_is_refused(house_prices: Built, tmp_path: Path) -> None:
+    folder = copy_artifact(house_prices, tmp_path)
+    data = bytearray((folder / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(predictlib.ArtifactError, match="does not match its manifest"):
+        predictlib.load(folder)
+
+
+def test_truncated_model_is_refused(house_prices: Built, tmp_path: Path) -> None:
+    folder = copy_artifact(house_prices, tmp_path)
+    (folder / "model.onnx").write_bytes((folder / "model.onnx").read_bytes()[:1000])
+    with pytest.raises(predictlib.ArtifactError, match="sha256"):
+        predictlib.load(folder)
+
+
+def edit_manifest(folder: Path, change: Any) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_edited_manifest_is_refused(house_prices: Built, tmp_path: Path) -> None:
+    folder = copy_artifact(house_prices, tmp_path)
+    edit_manifest(folder, lambda m: m["inputs"]["numeric"].reverse())
+    with pytest.raises(predictlib.ArtifactError, match="modified after it was built"):
+        predictlib.load(folder)
+
+
+def test_newer_manifest_format_is_refused(house_prices: Built, tmp_path: Path) -> None:
+    folder = copy_artifact(house_prices, tmp_path)
+
+    def newer(m: dict) -> None:
+        m["format_version"] = 99
+        m["runtime"]["requires"] = "predictlib>=9"
+
+    edit_manifest(folder, newer)
+    with pytest.raises(predictlib.ArtifactError, match=r"format 99 is newer.*predictlib>=9"):
+        predictlib.load(folder)
+
+
+def test_broken_manifest_is_refused(house_prices: Built, tmp_path: Path) -> None:
+    folder = copy_artifact(house_prices, tmp_path)
+    (folder / "manifest.json").write_text('{"format_version": 1,')
+    with pytest.raises(predictlib.ArtifactError, match="not valid JSON"):
+        predictlib.load(folder)
+
+
+def test_unknown_model_is_not_found() -> None:
+    with pytest.raises(predictlib.ModelNotFoundError, match="no installed model named 'nope'"):
+        predictlib.load("nope")
+    with pytest.raises(predictlib.ModelNotFoundError):
+        predictlib.predict({}, model="nope")
+    assert issubclass(predictlib.ModelNotFoundError, predictlib.PredictlibError)
+
+
+def test_runtime_imports_no_build_time_package(house_prices: Built, records: list) -> None:
+    code = (
+        "import json, sys, predictlib\n"
+        f"m = predictlib.load({str(house_prices.folder)!r})\n"
+        f"m.predict(json.loads({json.dumps(json.dumps(records[0], default=float))}))\n"
+        "heavy = {'sklearn', 'feature_engine', 'pandas', 'skl2onnx', 'onnx', 'scipy', 'pyarrow'}\n"
+        "print(sorted({k.split('.')[0] for k in sys.modules} & heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
