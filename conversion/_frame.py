@@ -633,7 +633,9 @@ def parse_pipeline(scope: Any, model: Pipeline, inputs: list[Any], custom_parser
             names = frame_names if frame_names is not None else names
             inputs = _guard(scope, step, inputs, names)
             if is_classifier(step) and (scope.options is None or id(step) not in scope.options):
-                scope.add_options(id(step), scope.get_options(model, {"zipmap": True}))
+                # an export wants plain (label, probabilities) tensors, never a ZipMap
+                zipmap = _STATE.get() is None
+                scope.add_options(id(step), scope.get_options(model, {"zipmap": zipmap}))
             inputs = _parse_sklearn(scope, step, inputs, custom_parsers=custom_parsers)
             names = _feature_names_out(step, names)
             for var in inputs:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import predictlib
 from models.train import Trained, model_names, train
 
@@ -49,7 +47,8 @@ def verify(trained: Trained, folder: Path, columns: Any, log: Any = print) -> di
         log(
             f"  {label}: {report.rows} rows, {report.accepted} predicted, {report.refused} refused "
             f"({report.refusals_confirmed} confirmed by the original), max abs error "
-            f"{report.max_abs_error:.3g}, max rel error {report.max_rel_error:.3g} "
+            f"{report.max_abs_error:.3g}, max rel error {report.max_rel_error:.3g}, "
+            f"label disagreements {report.label_disagreements} (ties {report.label_ties}) "
             f"[{time.perf_counter() - t0:.1f}s]"
         )
         if report.failures:
@@ -104,12 +103,10 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
     log(f"{name}: exported {len(exported.model.graph.node)} nodes, {len(exported.checks)} refusal checks")
     manifest["equivalence"] = verify(trained, folder, columns, log)
     _write_artifact(folder, model_bytes, seal(manifest))
-    runtime = predictlib.load(folder)  # the final artifact loads and predicts as verified
-    sample = records_from_frame(trained.X_test.iloc[:5])
-    if not np.allclose(
-        runtime.predict(sample), trained.model.predict(trained.X_test.iloc[:5]), rtol=tolerances.RTOL
-    ):
-        raise EquivalenceError(f"{name}: the sealed artifact predicts differently")
+    # the sealed artifact loads and gives the verified answers
+    final = compare(trained.model, predictlib.load(folder), records_from_frame(trained.X_test), columns)
+    if final.failures:
+        raise EquivalenceError(f"{name}: the sealed artifact predicts differently: {final.failures[:3]}")
     wheel = write_model_wheel(
         name,
         cfg["model"]["version"],

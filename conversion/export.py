@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import onnx
 from onnx import ModelProto, helper
 from skl2onnx import convert_sklearn, update_registered_converter
@@ -55,6 +56,8 @@ class Exported:
     task: str
     #: for task "transform": the columns of the ``num_out`` and ``cat_out`` outputs
     output_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: for task "classification": the class labels, in the order of ``probabilities``
+    classes: list[Any] = field(default_factory=list)
 
     @property
     def numeric(self) -> list[str]:
@@ -116,13 +119,13 @@ def infer_columns(frame: Any) -> list[Column]:
 def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predictlib") -> Exported:
     """Convert fitted ``model`` (whose input columns are ``columns``) to one graph.
 
-    ``model`` is a regressor (outputs ``prediction``), or a transformer / pipeline of
-    transformers (outputs ``num_out`` and ``cat_out``, the final frame's numeric and
-    string columns, listed in :attr:`Exported.output_columns`).
+    ``model`` is a regressor (outputs ``prediction``), a classifier (outputs ``label``
+    [N] and ``probabilities`` [N, n_classes], classes in :attr:`Exported.classes`), or
+    a transformer / pipeline of transformers (outputs ``num_out`` and ``cat_out``, the
+    final frame's numeric and string columns, listed in :attr:`Exported.output_columns`).
     """
     task = _task(model)
-    if task == "classification":
-        raise ExportError(f"{type(model).__name__} is a classifier; classifiers are not exported yet")
+    classes = _classes(model) if task == "classification" else []
     columns = list(columns)
     numeric = [c.name for c in columns if c.kind == NUM]
     categorical = [c.name for c in columns if c.kind == STR]
@@ -140,6 +143,13 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
         if len(graph.output) != 1:
             raise ExportError(f"expected one output from a regressor, got {[o.name for o in graph.output]}")
         _rename_output(graph, graph.output[0].name, "prediction", onnx.TensorProto.DOUBLE, [None, 1])
+    elif task == "classification":
+        if len(graph.output) != 2:
+            raise ExportError(f"expected label and probabilities, got {[o.name for o in graph.output]}")
+        label_type = onnx.TensorProto.STRING if isinstance(classes[0], str) else onnx.TensorProto.INT64
+        label, proba = (o.name for o in graph.output)
+        _rename_output(graph, label, "label", label_type, [None])
+        _rename_output(graph, proba, "probabilities", onnx.TensorProto.DOUBLE, [None, len(classes)])
     else:
         assert whole.frame_outputs is not None
         spec = whole.frame_outputs
@@ -166,12 +176,27 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
     onx.producer_version = ""
     onx.doc_string = f"predictlib graph; missing categories are {MISSING!r}"
     onnx.checker.check_model(onx, full_check=True)
-    return Exported(onx, columns, list(state.checks), task, output_columns)
+    return Exported(onx, columns, list(state.checks), task, output_columns, classes)
+
+
+def _classes(model: Any) -> list[Any]:
+    """The classifier's labels as JSON-friendly Python values (str or int)."""
+    classes = list(getattr(model, "classes_", []))
+    if not classes:
+        raise ExportError(f"{type(model).__name__} has no classes_")
+    if all(isinstance(c, str) for c in classes):
+        return [str(c) for c in classes]
+    if all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in classes):
+        return [int(c) for c in classes]
+    raise ExportError(
+        f"{type(model).__name__}: class labels {classes[:5]} are neither all strings nor all integers"
+    )
 
 
 def _rename_output(graph: Any, old: str, new: str, dtype: int, shape: list[Any]) -> None:
     """Expose graph output ``old`` as ``new`` (an Identity node; onnxruntime removes it)."""
-    graph.node.append(helper.make_node("Identity", [old], [new], name=new))
+    if old != new:
+        graph.node.append(helper.make_node("Identity", [old], [new], name=new))
     kept = [o for o in graph.output if o.name != old]
     del graph.output[:]
     graph.output.extend(kept)

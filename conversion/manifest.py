@@ -82,12 +82,7 @@ def make_manifest(
             ],
         },
         "outputs": {
-            "prediction": {
-                "name": "prediction",
-                "dtype": "float64",
-                "shape": ["N", 1],
-                "unit": model_cfg.get("output_unit", ""),
-            },
+            **_main_outputs(exported, model_cfg),
             "refusals": {
                 "name": "refusals",
                 "dtype": "bool",
@@ -103,6 +98,28 @@ def make_manifest(
         "integrity": {"model_sha256": hashlib.sha256(model_bytes).hexdigest()},
     }
     return seal(manifest)
+
+
+def _main_outputs(exported: Exported, model_cfg: dict[str, Any]) -> dict[str, Any]:
+    if exported.task == "classification":
+        label_dtype = "string" if isinstance(exported.classes[0], str) else "int64"
+        return {
+            "label": {"name": "label", "dtype": label_dtype, "shape": ["N"], "classes": exported.classes},
+            "probabilities": {
+                "name": "probabilities",
+                "dtype": "float64",
+                "shape": ["N", len(exported.classes)],
+                "classes": exported.classes,
+            },
+        }
+    return {
+        "prediction": {
+            "name": "prediction",
+            "dtype": "float64",
+            "shape": ["N", 1],
+            "unit": model_cfg.get("output_unit", ""),
+        }
+    }
 
 
 def seal(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class Report:
     refusals_confirmed: int = 0
     max_abs_error: float = 0.0
     max_rel_error: float = 0.0
+    label_disagreements: int = 0
+    label_ties: int = 0
     failures: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,6 +52,8 @@ class Report:
             "refusals_confirmed_by_original": self.refusals_confirmed,
             "max_abs_error": self.max_abs_error,
             "max_rel_error": self.max_rel_error,
+            "label_disagreements": self.label_disagreements,
+            "label_ties": self.label_ties,
             "failures": len(self.failures),
         }
 
@@ -90,7 +94,24 @@ def _original_refuses(model: Any, frame: pd.DataFrame) -> bool:
 def original_predict(model: Any, frame: pd.DataFrame) -> np.ndarray:
     """The original pipeline's predictions (overflow to inf on extreme inputs is expected)."""
     with np.errstate(over="ignore"):
-        return np.asarray(model.predict(frame), dtype=np.float64)
+        return np.asarray(model.predict(frame))
+
+
+def numeric_errors(got: np.ndarray, expected: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Max abs error, max relative error (over nonzero expected values) and the mask of
+    entries out of tolerance; equal values (NaN and infinities included) match."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        diff = np.where(same, 0.0, np.abs(got - expected))
+        rel = np.where(expected != 0, diff / np.abs(expected), 0.0)
+        bad = ~same & ~(diff <= tolerances.ATOL + tolerances.RTOL * np.abs(expected))
+    return (
+        float(np.max(diff, initial=0.0, where=~bad)),
+        float(np.max(rel, initial=0.0, where=~bad)),
+        bad,
+    )
 
 
 def compare(
@@ -100,7 +121,13 @@ def compare(
     columns: Sequence[Column],
     seed: int = 0,
 ) -> Report:
-    """Run ``records`` through both; return the report (``failures`` lists disagreements)."""
+    """Run ``records`` through both; return the report (``failures`` lists disagreements).
+
+    Regression: predictions within the tolerance. Classification: probabilities within
+    the tolerance and the same labels; a different label where the original's two top
+    probabilities are within the tolerance of each other is counted as a tie, not a
+    failure.
+    """
     report = Report(rows=len(records))
     refused_rows: dict[int, str] = {}  # row -> its first problem (for sampling)
     try:
@@ -112,28 +139,25 @@ def compare(
     accepted = [i for i in range(len(records)) if i not in refused_rows]
     report.accepted, report.refused = len(accepted), len(refused_rows)
     if accepted:
-        got = runtime.predict([records[i] for i in accepted])
-        frame = reference_frame([records[i] for i in accepted], columns)
+        rows = [records[i] for i in accepted]
+        got = runtime.predict(rows)
+        frame = reference_frame(rows, columns)
         try:
             expected = original_predict(model, frame)
         except (ValueError, TypeError) as exc:
-            bad = _bisect_refused(model, frame)
             report.failures.extend(
                 f"row {accepted[i]}: the original refuses it ({exc}), predictlib predicts {got[i]!r}"
-                for i in bad
+                for i in _bisect_refused(model, frame)
             )
         else:
-            same = (got == expected) | (np.isnan(got) & np.isnan(expected))  # incl. equal infinities
-            with np.errstate(invalid="ignore", over="ignore"):
-                diff = np.where(same, 0.0, np.abs(got - expected))
-                rel = diff / np.maximum(np.abs(expected), np.finfo(float).tiny)
-                bad = ~same & ~(diff <= tolerances.ATOL + tolerances.RTOL * np.abs(expected))
-            report.max_abs_error = float(np.max(diff, initial=0.0, where=~bad))
-            report.max_rel_error = float(np.max(rel, initial=0.0, where=~bad))
-            bad_rows = np.nonzero(bad)[0]
-            report.failures.extend(
-                f"row {accepted[i]}: predictlib {got[i]!r}, original {expected[i]!r}" for i in bad_rows
-            )
+            if runtime.task == "classification":
+                _compare_classes(report, accepted, got, expected, runtime.predict_proba(rows), model, frame)
+            else:
+                report.max_abs_error, report.max_rel_error, bad = numeric_errors(got, expected)
+                report.failures.extend(
+                    f"row {accepted[i]}: predictlib {got[i]!r}, original {expected[i]!r}"
+                    for i in np.nonzero(bad)[0]
+                )
     for i in _sample_refused(refused_rows, seed):
         report.refusals_confirmed += 1
         if not _original_refuses(model, reference_frame([records[i]], columns)):
@@ -141,6 +165,31 @@ def compare(
                 f"row {i}: predictlib refuses it, the original pipeline accepts it: {records[i]}"
             )
     return report
+
+
+def _compare_classes(
+    report: Report,
+    accepted: list[int],
+    labels: np.ndarray,
+    expected_labels: np.ndarray,
+    proba: np.ndarray,
+    model: Any,
+    frame: pd.DataFrame,
+) -> None:
+    expected_proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+    report.max_abs_error, report.max_rel_error, bad = numeric_errors(proba, expected_proba)
+    for i in np.nonzero(bad.any(axis=1))[0]:
+        report.failures.append(
+            f"row {accepted[i]}: probabilities {proba[i].tolist()}, original {expected_proba[i].tolist()}"
+        )
+    top2 = np.sort(expected_proba, axis=1)[:, -2:] if expected_proba.shape[1] > 1 else None
+    for i in np.nonzero(np.asarray(labels) != np.asarray(expected_labels))[0]:
+        tie = top2 is not None and top2[i, 1] - top2[i, 0] <= tolerances.ATOL + tolerances.RTOL * top2[i, 1]
+        if tie:
+            report.label_ties += 1
+        else:
+            report.label_disagreements += 1
+            report.failures.append(f"row {accepted[i]}: label {labels[i]!r}, original {expected_labels[i]!r}")
 
 
 def _sample_refused(refused: dict[int, str], seed: int) -> list[int]:

@@ -71,22 +71,51 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+def classification_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+    proba = model.predict_proba(X)
+    labels = model.predict(X)
+    return {
+        "accuracy": float(accuracy_score(y, labels)),
+        "macro_f1": float(f1_score(y, labels, average="macro")),
+        "log_loss": float(log_loss(y, proba, labels=model.classes_)),
+    }
+
+
+def _check_acceptance(name: str, config: dict[str, Any], metrics: dict[str, float]) -> None:
+    for key, limit in config.get("acceptance", {}).items():
+        kind, metric = key.split("_", 1)
+        value = metrics[metric]
+        if (kind == "max" and value > limit) or (kind == "min" and value < limit):
+            raise TrainingError(
+                f"{name}: held-out {metric} {value:.4f} misses the acceptance {key} = {limit}"
+            )
+
+
 def train(name: str) -> Trained:
     """Train model ``name`` from its folder, deterministically, and check acceptance."""
     config = load_config(name)
     frame, digest = load_data(name, config)
     target = config["data"]["target"]
+    if config["data"].get("drop_missing_target"):
+        frame = frame[frame[target].notna()]
     X = frame.drop(columns=[target])
     y = frame[target]
     seed = int(config["training"]["seed"])
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=float(config["training"]["test_size"]), random_state=seed
+        X,
+        y,
+        test_size=float(config["training"]["test_size"]),
+        random_state=seed,
+        stratify=y if config["training"].get("stratify") else None,
     )
     pipeline_module = importlib.import_module(f"models.{name}.pipeline")
     model = pipeline_module.build_pipeline(config, X_train)
     model.fit(X_train, y_train)
-    metrics = regression_metrics(y_test.to_numpy(float), model.predict(X_test))
-    limit = config.get("acceptance", {}).get("max_rmse_log")
-    if limit is not None and metrics["rmse_log"] > limit:
-        raise TrainingError(f"{name}: held-out rmse_log {metrics['rmse_log']:.4f} exceeds {limit}")
+    if config["model"]["task"] == "classification":
+        metrics = classification_metrics(model, X_test, y_test)
+    else:
+        metrics = regression_metrics(y_test.to_numpy(float), model.predict(X_test))
+    _check_acceptance(name, config, metrics)
     return Trained(name, config, model, X_train, X_test, y_train, y_test, digest, len(frame), metrics)

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ._artifact import Artifact, installed, read_artifact
-from ._errors import ArtifactError, InputError, Problem
+from ._errors import ArtifactError, InputError, PredictlibError, Problem
 from ._inputs import InputAdapter, ValueAt
 
 
@@ -55,7 +55,14 @@ class Model:
             inputs = manifest["inputs"]
             self._adapter = InputAdapter(inputs["numeric"], inputs["categorical"], inputs["missing_category"])
             outputs = manifest["outputs"]
-            self._prediction = outputs["prediction"]["name"]
+            if self.task == "classification":
+                self.classes: tuple[Any, ...] = tuple(outputs["probabilities"]["classes"])
+                main = [outputs["label"]["name"], outputs["probabilities"]["name"]]
+            elif self.task == "regression":
+                self.classes = ()
+                main = [outputs["prediction"]["name"]]
+            else:
+                raise ArtifactError(f"{artifact.source}: unknown task {self.task!r}")
             self._checks = [dict(c) for c in outputs.get("refusals", {}).get("checks", [])]
         except (KeyError, TypeError) as exc:
             raise ArtifactError(f"{artifact.source}: the manifest lacks {exc}") from None
@@ -67,7 +74,8 @@ class Model:
             )
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ArtifactError(f"{artifact.source}: onnxruntime cannot load the model ({exc})") from None
-        self._output_names = [self._prediction] + (["refusals"] if self._checks else [])
+        self._output_names = main + (["refusals"] if self._checks else [])
+        self._refusals = len(main) if self._checks else None
         self._has_num = bool(self._adapter.numeric)
         self._has_cat = bool(self._adapter.categorical)
 
@@ -86,23 +94,56 @@ class Model:
 
     # ----------------------------------------------------------------- predict
     def predict(self, data: Any) -> Any:
-        """Predict one record (a mapping: returns a float) or many rows (a sequence
-        of mappings, a pandas DataFrame or a mapping of column -> values: returns a
-        float64 array). Raises :class:`InputError` for input the model refuses."""
+        """Predict one record (a mapping) or many rows (a sequence of mappings, a pandas
+        DataFrame or a mapping of column -> values).
+
+        Regression: a float for one record, a float64 array for rows. Classification:
+        the predicted label (a class of :attr:`classes`) for one record, an array of
+        labels for rows. Raises :class:`InputError` for input the model refuses.
+        """
+        results, single = self._run(data)
+        if results is None:
+            return np.empty(
+                0, dtype=object if self.task == "classification" and self._string_labels() else np.float64
+            )
+        if self.task == "classification":
+            labels = results[0]
+            if single:
+                label = labels[0]
+                return label.item() if isinstance(label, np.generic) else label
+            return labels
+        prediction = results[0].reshape(-1)
+        return float(prediction[0]) if single else prediction
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Class probabilities (float64), columns in the order of :attr:`classes`:
+        shape ``[n_classes]`` for one record, ``[N, n_classes]`` for rows."""
+        if self.task != "classification":
+            raise PredictlibError(
+                f"model '{self.name}' is a {self.task} model: predict_proba is for classifiers"
+            )
+        results, single = self._run(data)
+        if results is None:
+            return np.empty((0, len(self.classes)), dtype=np.float64)
+        probabilities: np.ndarray = results[1]
+        return probabilities[0] if single else probabilities
+
+    def _string_labels(self) -> bool:
+        return bool(self.classes) and isinstance(self.classes[0], str)
+
+    def _run(self, data: Any) -> tuple[list[np.ndarray] | None, bool]:
         num, cat, value_at, single = self._adapt(data)
-        n = num.shape[0]
-        if n == 0:
-            return np.empty(0, dtype=np.float64)
+        if num.shape[0] == 0:
+            return None, single
         feeds = {}
         if self._has_num:
             feeds["num"] = num
         if self._has_cat:
             feeds["cat"] = cat
         results = self._session.run(self._output_names, feeds)
-        if self._checks and results[1].any():
-            self._refuse(results[1], value_at, single)
-        prediction = results[0].reshape(n)
-        return float(prediction[0]) if single else prediction
+        if self._refusals is not None and results[self._refusals].any():
+            self._refuse(results[self._refusals], value_at, single)
+        return results, single
 
     def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, bool]:
         adapter = self._adapter
