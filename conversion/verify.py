@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 import predictlib
+from predictlib._inputs import _is_missing_scalar
 
 from . import tolerances
 from ._frame import NUM, Column
@@ -68,19 +69,20 @@ def records_from_frame(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def reference_frame(records: Sequence[dict[str, Any]], columns: Sequence[Column]) -> pd.DataFrame:
     """The DataFrame a careful user of the original pipeline builds from records:
-    the training columns, float64 numbers, text columns as strings."""
+    the training columns, float64 numbers (missing markers as NaN), text columns as
+    strings (object dtype for text pandas' string dtype cannot hold)."""
     data = {}
     for col in columns:
         values = [r.get(col.name) for r in records]
         if col.kind == NUM:
-            data[col.name] = pd.Series([math.nan if v is None else v for v in values], dtype="float64")
+            data[col.name] = pd.Series([math.nan if _is_missing_scalar(v) else float(v) for v in values], dtype="float64")
         else:
-            data[col.name] = pd.Series([None if _missing(v) else v for v in values], dtype="str")
+            cells = [None if _is_missing_scalar(v) else v for v in values]
+            try:
+                data[col.name] = pd.Series(cells, dtype="str")
+            except (UnicodeEncodeError, TypeError, ValueError):
+                data[col.name] = pd.Series(cells, dtype=object)
     return pd.DataFrame(data)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _original_refuses(model: Any, frame: pd.DataFrame) -> bool:

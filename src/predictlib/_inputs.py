@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,13 @@ import numpy as np
 from ._errors import _NO_VALUE, InputError, Problem
 
 _ABSENT = object()
+#: ints inside it convert to float64 without overflow (the rest take the checked path)
+_INT_RANGE = 2**1023
+#: arrow types converted to float64 without a Python loop (nulls become NaN)
+_ARROW_NUMBER = re.compile(r"^(u?int(8|16|32|64)|half_float|float|double)$")
 ValueAt = Callable[[int, str], Any]
+#: the grouped arrays, a way to find a caller's value, and the problems found in the cells
+Adapted = tuple[np.ndarray, np.ndarray, ValueAt, list[Problem]]
 
 
 def _is_missing_scalar(value: Any) -> bool:
@@ -97,7 +104,7 @@ class InputAdapter:
         num: list[float] = []
         for column in self.numeric:
             value = get(column, _ABSENT)
-            if type(value) is float or type(value) is int:
+            if type(value) is float or (type(value) is int and -_INT_RANGE < value < _INT_RANGE):
                 num.append(value)
             elif value is _ABSENT:
                 problems.append(Problem(row, column, _NO_VALUE, "required column is missing"))
@@ -117,7 +124,7 @@ class InputAdapter:
                 cat.append(self.category(value, row, column, problems))
         return num, cat
 
-    def from_records(self, records: Sequence[Any], single: bool) -> tuple[np.ndarray, np.ndarray, ValueAt]:
+    def from_records(self, records: Sequence[Any], single: bool) -> Adapted:
         problems: list[Problem] = []
         nums: list[list[float]] = []
         cats: list[list[str]] = []
@@ -132,20 +139,21 @@ class InputAdapter:
                         f"expected a mapping of column name to value, got {_type_name(record)}",
                     )
                 )
+                record = {}  # a placeholder row, never run
+                nums.append([math.nan] * len(self.numeric))
+                cats.append([self.missing] * len(self.categorical))
                 continue
             num, cat = self.record(record, row, problems)
             nums.append(num)
             cats.append(cat)
-        if problems:
-            raise InputError(problems)
 
         def value_at(row: int, column: str) -> Any:
             return records[row].get(column, _NO_VALUE)
 
         num_array, cat_array = self._arrays(nums, cats, len(records))
-        return num_array, cat_array, value_at
+        return num_array, cat_array, value_at, problems
 
-    def from_columns(self, columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, ValueAt]:
+    def from_columns(self, columns: Mapping[str, Any]) -> Adapted:
         """A mapping of column name -> sequence / numpy array (or a DataFrame)."""
         problems: list[Problem] = []
         lengths = set()
@@ -172,14 +180,26 @@ class InputAdapter:
         cat = np.empty((n, len(self.categorical)), dtype=object)
         for j, column in enumerate(self.categorical):
             cat[:, j] = self._categorical_column(data[column], column, problems)
-        if problems:
-            raise InputError(problems)
 
         def value_at(row: int, column: str) -> Any:
             values = columns[column]
             return values.iloc[row] if hasattr(values, "iloc") else values[row]
 
-        return num, cat, value_at
+        return num, cat, value_at, problems
+
+    def from_arrow(self, table: Any) -> Adapted:
+        """A pyarrow Table or RecordBatch (pyarrow is not imported: the object is)."""
+        names = set(table.column_names)
+        data: dict[str, Any] = {}
+        for column in self.columns:
+            if column not in names:
+                continue  # from_columns names every missing column
+            values = table.column(column)
+            if _ARROW_NUMBER.match(str(values.type)):
+                data[column] = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+            else:
+                data[column] = values.to_pylist()
+        return self.from_columns(data)
 
     def _numeric_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
         fast = _as_float_array(values)

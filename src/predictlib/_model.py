@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import onnxruntime as ort
@@ -132,35 +132,63 @@ class Model:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
     def _run(self, data: Any) -> tuple[list[np.ndarray] | None, bool]:
-        num, cat, value_at, single = self._adapt(data)
+        num, cat, value_at, problems, single = self._adapt(data)
+        if problems:
+            self._refuse_with(problems, num, cat, value_at, single)
         if num.shape[0] == 0:
             return None, single
+        try:
+            results = self._session_run(num, cat)
+        except UnicodeEncodeError:
+            self._refuse_with([], num, cat, value_at, single)
+        if self._refusals is not None and results[self._refusals].any():
+            raise InputError(
+                self._refusal_problems(results[self._refusals], np.arange(num.shape[0]), value_at, single)
+            )
+        return results, single
+
+    def _session_run(self, num: np.ndarray, cat: np.ndarray) -> list[np.ndarray]:
         feeds = {}
         if self._has_num:
             feeds["num"] = num
         if self._has_cat:
             feeds["cat"] = cat
-        results = self._session.run(self._output_names, feeds)
-        if self._refusals is not None and results[self._refusals].any():
-            self._refuse(results[self._refusals], value_at, single)
-        return results, single
+        return self._session.run(self._output_names, feeds)  # type: ignore[no-any-return]
 
-    def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, bool]:
-        adapter = self._adapter
-        if isinstance(data, Mapping):
-            if data and all(_is_column(v) for v in data.values()):
-                return (*adapter.from_columns(data), False)
-            return (*adapter.from_records([data], single=True), True)
-        if _is_dataframe(data):
-            return (*adapter.from_columns(data), False)
-        if isinstance(data, (list, tuple)):
-            return (*adapter.from_records(data, single=False), False)
-        raise InputError([Problem(None, None, data, _WHAT_INPUT)])
+    def _refuse_with(
+        self, problems: list[Problem], num: np.ndarray, cat: np.ndarray, value_at: ValueAt, single: bool
+    ) -> NoReturn:
+        """Raise for ``problems`` found in the cells, plus every refusal of the other rows."""
+        bad = {0 if p.row is None else p.row for p in problems}
+        problems = list(problems)
+        good = np.array([i for i in range(num.shape[0]) if i not in bad], dtype=np.int64)
+        if good.size:
+            results: list[np.ndarray] | None
+            try:
+                results = self._session_run(num[good], cat[good])
+            except UnicodeEncodeError:
+                odd = _unencodable(cat[good])
+                for i, j in odd:
+                    row = int(good[i])
+                    problems.append(
+                        Problem(
+                            None if single else row, self._adapter.categorical[j], cat[row, j], _NOT_UNICODE
+                        )
+                    )
+                good = np.delete(good, sorted({i for i, _ in odd}))
+                results = self._session_run(num[good], cat[good]) if good.size else None
+            if results is not None and self._refusals is not None:
+                problems += self._refusal_problems(results[self._refusals], good, value_at, single)
+        problems.sort(key=lambda p: -1 if p.row is None else p.row)
+        raise InputError(problems)
 
-    def _refuse(self, flags: np.ndarray, value_at: ValueAt, single: bool) -> None:
+    def _refusal_problems(
+        self, flags: np.ndarray, rows: np.ndarray, value_at: ValueAt, single: bool
+    ) -> list[Problem]:
         problems = []
-        rows, checks = np.nonzero(flags)
-        for row, k in zip(rows.tolist(), checks.tolist(), strict=True):
+        hit_rows, checks = np.nonzero(flags)
+        for i, k in zip(hit_rows.tolist(), checks.tolist(), strict=True):
+            row = int(rows[i])
             check = self._checks[k]
             column = check["column"]
             value = value_at(row, column) if column in self._adapter.columns else _derived(column)
@@ -172,7 +200,21 @@ class Model:
                     f"refused by step '{check['step']}' ({check['transformer']}): {check['reason']}",
                 )
             )
-        raise InputError(problems)
+        return problems
+
+    def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], bool]:
+        adapter = self._adapter
+        if isinstance(data, Mapping):
+            if data and all(_is_column(v) for v in data.values()):
+                return (*adapter.from_columns(data), False)
+            return (*adapter.from_records([data], single=True), True)
+        if _is_dataframe(data):
+            return (*adapter.from_columns(data), False)
+        if _is_arrow(data):
+            return (*adapter.from_arrow(data), False)
+        if isinstance(data, (list, tuple)):
+            return (*adapter.from_records(data, single=False), False)
+        raise InputError([Problem(None, None, data, _WHAT_INPUT)])
 
 
 _WHAT_INPUT = (
@@ -181,12 +223,32 @@ _WHAT_INPUT = (
 )
 
 
+#: text that cannot enter a string tensor; the original pipeline fails on it too
+#: (pandas cannot store it as a string)
+_NOT_UNICODE = "text that is not valid Unicode (a lone surrogate), which the original pipeline cannot process"
+
+
+def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
+    """(row, column) of the cells holding text that is not valid Unicode."""
+    found = []
+    for (i, j), value in np.ndenumerate(cat):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            found.append((i, j))
+    return found
+
+
 def _derived(column: str) -> str:
     return f"<computed column '{column}'>"
 
 
 def _is_column(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "iloc")
+
+
+def _is_arrow(data: Any) -> bool:
+    return type(data).__module__.startswith("pyarrow") and hasattr(data, "column_names")
 
 
 def _is_dataframe(data: Any) -> bool:
