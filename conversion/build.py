@@ -20,7 +20,9 @@ from models.train import Trained, model_names, train
 
 from . import tolerances
 from .export import Exported, export_pipeline, infer_columns
-from .manifest import RUNTIME_REQUIREMENT, dumps, make_manifest, seal
+from .golden import write_golden
+from .manifest import RUNTIME_REQUIREMENT, dumps, files_section, make_manifest, seal
+from .mobile import ORT_FILE, ort_details, verify_ort, write_ort
 from .package import write_model_wheel
 from .verify import EquivalenceError, compare, generate_records, records_from_frame
 
@@ -102,6 +104,11 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
     _write_artifact(folder, model_bytes, manifest)
     log(f"{name}: exported {len(exported.model.graph.node)} nodes, {len(exported.checks)} refusal checks")
     manifest["equivalence"] = verify(trained, folder, columns, log)
+    # -- for other languages and mobile (docs/embedding.md): golden vectors, ORT-format model
+    write_golden(trained, predictlib.load(folder), folder, columns, int(cfg["training"]["seed"]))
+    manifest["files"] = files_section(folder, {"golden.json": "golden", **write_ort(folder)})
+    manifest["files"][ORT_FILE].update(ort_details(), verification=verify_ort(folder, manifest, log))
+    # --
     _write_artifact(folder, model_bytes, seal(manifest))
     # the sealed artifact loads and gives the verified answers
     final = compare(trained.model, predictlib.load(folder), records_from_frame(trained.X_test), columns)
@@ -110,7 +117,11 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
     wheel = write_model_wheel(
         name,
         cfg["model"]["version"],
-        {"model.onnx": model_bytes, "manifest.json": dumps(manifest)},
+        {
+            "model.onnx": model_bytes,
+            "manifest.json": dumps(manifest),
+            **{file: (folder / file).read_bytes() for file in manifest["files"]},
+        },
         dist,
         summary=f"predictlib model '{name}': {cfg['model'].get('description', '')}",
         requires=[RUNTIME_REQUIREMENT],

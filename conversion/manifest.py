@@ -122,6 +122,19 @@ def _main_outputs(exported: Exported, model_cfg: dict[str, Any]) -> dict[str, An
     }
 
 
+def files_section(folder: Any, roles: dict[str, str]) -> dict[str, Any]:
+    """The manifest's ``files``: the artifact's files besides model.onnx and manifest.json
+    (file name -> role, size and sha256), e.g. ``{"golden.json": "golden"}``."""
+    import hashlib
+    from pathlib import Path
+
+    files = {}
+    for name, role in sorted(roles.items()):
+        data = (Path(folder) / name).read_bytes()
+        files[name] = {"role": role, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return files
+
+
 def seal(manifest: dict[str, Any]) -> dict[str, Any]:
     """Set ``integrity.manifest_sha256`` (the runtime refuses a manifest edited later)."""
     manifest["integrity"] = {k: v for k, v in manifest["integrity"].items() if k != "manifest_sha256"}

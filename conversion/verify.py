@@ -75,7 +75,9 @@ def reference_frame(records: Sequence[dict[str, Any]], columns: Sequence[Column]
     for col in columns:
         values = [r.get(col.name) for r in records]
         if col.kind == NUM:
-            data[col.name] = pd.Series([math.nan if _is_missing_scalar(v) else float(v) for v in values], dtype="float64")
+            data[col.name] = pd.Series(
+                [math.nan if _is_missing_scalar(v) else float(v) for v in values], dtype="float64"
+            )
         else:
             cells = [None if _is_missing_scalar(v) else v for v in values]
             try:
@@ -108,7 +110,8 @@ def numeric_errors(got: np.ndarray, expected: np.ndarray) -> tuple[float, float,
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         diff = np.where(same, 0.0, np.abs(got - expected))
         rel = np.where(expected != 0, diff / np.abs(expected), 0.0)
-        bad = ~same & ~(diff <= tolerances.ATOL + tolerances.RTOL * np.abs(expected))
+        finite = np.isfinite(got) & np.isfinite(expected)
+        bad = ~same & ~(finite & (diff <= tolerances.ATOL + tolerances.RTOL * np.abs(expected)))
     return (
         float(np.max(diff, initial=0.0, where=~bad)),
         float(np.max(rel, initial=0.0, where=~bad)),

@@ -1,0 +1,648 @@
+'use strict';
+/**
+ * predictlib model artifacts from JavaScript: onnxruntime-node, or onnxruntime-web
+ * (wasm) under Node. Plain JS, no build step. The contract it implements is
+ * docs/embedding.md; it reads nothing but the artifact folder.
+ *
+ *   const { load } = require('./client');
+ *   const model = await load('artifacts/house_prices');            // onnxruntime-node
+ *   const web = await load(folder, { backend: 'web', file: 'model.ort' });
+ *   await model.predict({ LotArea: 8450, ... });  // one record -> a number
+ *   await model.predict([record, record]);        // records -> an array
+ *   await model.evaluate(records);                // per record: { ok, output } or { ok: false, problems }
+ *
+ * Refused input throws InputError (problems: [{ row, column, value, reason, code }]),
+ * as the Python runtime raises predictlib.InputError.
+ */
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+
+/** Manifest format this client reads (newer formats are refused). */
+const FORMAT_VERSION = 1;
+const MANIFEST_FILE = 'manifest.json';
+const MODEL_FILE = 'model.onnx';
+/** Graph input names of the two groups (the manifest's inputs.columns[].group). */
+const NUM = 'num';
+const CAT = 'cat';
+
+const WHAT_INPUT =
+  'expected a record (an object of column name to value) or an array of records';
+
+class PredictlibError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+/** A model artifact is damaged, tampered with, or needs a newer client. */
+class ArtifactError extends PredictlibError {}
+
+/**
+ * The input cannot be predicted. `problems` lists every refused value:
+ * `{ row, column, value, reason, code }` (`row` is null for a single record; `value`
+ * is undefined when there is none, e.g. for a missing column).
+ */
+class InputError extends PredictlibError {
+  constructor(problems) {
+    const first = problems[0];
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : '';
+    super(`${describeProblem(first)}${more}`);
+    this.problems = problems;
+    Object.assign(this, { row: first.row, column: first.column, value: first.value, reason: first.reason });
+  }
+}
+
+function describeProblem(p) {
+  const where = [];
+  if (p.row !== null && p.row !== undefined) where.push(`row ${p.row}`);
+  if (p.column !== null && p.column !== undefined) where.push(`column '${p.column}'`);
+  const value = p.value === undefined ? '' : `: value ${show(p.value)}`;
+  return `${where.join(', ') || 'input'}${value}: ${p.reason}`;
+}
+
+function show(value) {
+  let text;
+  try {
+    text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length <= 80 ? text : `${text.slice(0, 77)}...`;
+}
+
+function typeName(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+function problem(row, column, value, reason, code) {
+  return { row, column, value, reason, code };
+}
+
+// ---------------------------------------------------------------- canonical JSON
+
+/**
+ * Parse a JSON text into a tree whose leaves are already canonical text: objects are
+ * Maps (a repeated key: the last one wins, as in Python), arrays are arrays, every
+ * other value is its canonical lexeme (see canonicalJson).
+ */
+function parseCanonical(text) {
+  let i = 0;
+  const fail = (what) => {
+    throw new SyntaxError(`${what} at offset ${i}`);
+  };
+  const ws = () => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const expect = (ch) => {
+    ws();
+    if (text[i] !== ch) fail(`expected '${ch}'`);
+    i++;
+  };
+  const stringToken = () => {
+    if (text[i] !== '"') fail('expected a string');
+    const start = i++;
+    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    if (i >= text.length) fail('unterminated string');
+    i++;
+    return JSON.parse(text.slice(start, i));
+  };
+  const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
+  const value = () => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const members = new Map();
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return members;
+      }
+      for (;;) {
+        ws();
+        const key = stringToken();
+        expect(':');
+        members.delete(key);
+        members.set(key, value());
+        ws();
+        if (text[i] !== ',') break;
+        i++;
+      }
+      expect('}');
+      return members;
+    }
+    if (c === '[') {
+      i++;
+      const items = [];
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return items;
+      }
+      for (;;) {
+        items.push(value());
+        ws();
+        if (text[i] !== ',') break;
+        i++;
+      }
+      expect(']');
+      return items;
+    }
+    if (c === '"') return pythonString(stringToken());
+    for (const literal of ['true', 'false', 'null']) {
+      if (text.startsWith(literal, i)) {
+        i += literal.length;
+        return literal;
+      }
+    }
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
+    if (!m) fail('unexpected character');
+    i += m[0].length;
+    if (m[1] === undefined && m[2] === undefined) return m[0] === '-0' ? '0' : m[0]; // an int: its digits
+    const x = Number(m[0]);
+    if (!Number.isFinite(x)) fail('a number out of the float64 range');
+    return pythonFloatRepr(x);
+  };
+  const tree = value();
+  ws();
+  if (i !== text.length) fail('trailing data');
+  return tree;
+}
+
+function serializeCanonical(node) {
+  if (node instanceof Map) {
+    const keys = [...node.keys()].sort(compareCodePoints);
+    return `{${keys.map((k) => `${pythonString(k)}:${serializeCanonical(node.get(k))}`).join(',')}}`;
+  }
+  if (Array.isArray(node)) return `[${node.map(serializeCanonical).join(',')}]`;
+  return node;
+}
+
+/**
+ * The canonical form of a JSON text, the one the manifest digest is computed on:
+ * Python's `json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"),
+ * ensure_ascii=False, allow_nan=False)`. Integers keep their digits; other numbers
+ * are written as Python's repr of the float; keys are sorted by code point; strings
+ * escape only `"`, `\` and control characters.
+ */
+function canonicalJson(text) {
+  return serializeCanonical(parseCanonical(text));
+}
+
+function compareCodePoints(a, b) {
+  const x = Array.from(a, (ch) => ch.codePointAt(0));
+  const y = Array.from(b, (ch) => ch.codePointAt(0));
+  for (let k = 0; k < Math.min(x.length, y.length); k++) if (x[k] !== y[k]) return x[k] - y[k];
+  return x.length - y.length;
+}
+
+const SHORT_ESCAPES = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+
+function pythonString(s) {
+  let out = '"';
+  for (const ch of s) {
+    if (SHORT_ESCAPES[ch] !== undefined) out += SHORT_ESCAPES[ch];
+    else if (ch.codePointAt(0) < 0x20) out += `\\u${ch.codePointAt(0).toString(16).padStart(4, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+/** Python's repr() of a finite float (shortest round-trip digits). */
+function pythonFloatRepr(x) {
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  const [mantissa, exponent] = x.toExponential().split('e');
+  const exp = Number(exponent);
+  const sign = mantissa.startsWith('-') ? '-' : '';
+  const digits = mantissa.replace('-', '').replace('.', '');
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
+    if (digits.length <= exp + 1) return `${sign}${digits}${'0'.repeat(exp + 1 - digits.length)}.0`;
+    return `${sign}${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
+  }
+  const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+  return `${sign}${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+}
+
+const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
+
+/** sha256 of a manifest's text without its own `integrity.manifest_sha256` field. */
+function manifestDigest(text) {
+  const tree = parseCanonical(text);
+  if (tree instanceof Map && tree.get('integrity') instanceof Map) tree.get('integrity').delete('manifest_sha256');
+  return sha256(Buffer.from(serializeCanonical(tree), 'utf8'));
+}
+
+// ---------------------------------------------------------------- artifacts
+
+/** Parse and check manifest.json's text: format version and manifest_sha256. */
+function checkManifest(text, source) {
+  let manifest;
+  try {
+    manifest = JSON.parse(text);
+  } catch (exc) {
+    throw new ArtifactError(`${source}: ${MANIFEST_FILE} is not valid JSON (${exc.message})`);
+  }
+  if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) {
+    throw new ArtifactError(`${source}: ${MANIFEST_FILE} is not a JSON object`);
+  }
+  if (!Number.isInteger(manifest.format_version)) {
+    throw new ArtifactError(`${source}: the manifest has no integer format_version`);
+  }
+  if (manifest.format_version > FORMAT_VERSION) {
+    const needed = (manifest.runtime && manifest.runtime.requires) || 'a newer predictlib';
+    throw new ArtifactError(
+      `${source}: manifest format ${manifest.format_version} is newer than this client reads ` +
+        `(format <= ${FORMAT_VERSION}; the Python runtime needs ${needed})`,
+    );
+  }
+  const integrity = manifest.integrity;
+  if (integrity === null || typeof integrity !== 'object') {
+    throw new ArtifactError(`${source}: the manifest has no integrity section`);
+  }
+  let digest;
+  try {
+    digest = manifestDigest(text);
+  } catch (exc) {
+    throw new ArtifactError(`${source}: ${MANIFEST_FILE} cannot be canonicalised (${exc.message})`);
+  }
+  if (integrity.manifest_sha256 !== digest) {
+    throw new ArtifactError(`${source}: ${MANIFEST_FILE} was modified after it was built (sha256 mismatch)`);
+  }
+  for (const key of ['name', 'version', 'task', 'inputs', 'outputs']) {
+    if (!(key in manifest)) throw new ArtifactError(`${source}: the manifest has no '${key}'`);
+  }
+  return manifest;
+}
+
+/** The sha256 the manifest records for `file` (model.onnx or one of `files`). */
+function expectedDigest(manifest, file, source) {
+  if (file === MODEL_FILE) return manifest.integrity.model_sha256;
+  const entry = manifest.files && manifest.files[file];
+  if (!entry || typeof entry.sha256 !== 'string') {
+    throw new ArtifactError(`${source}: the manifest lists no file '${file}'`);
+  }
+  return entry.sha256;
+}
+
+/** Read a file of the artifact, checked against its sha256 in the manifest. */
+function readChecked(folder, manifest, file) {
+  const where = path.join(folder, file);
+  let data;
+  try {
+    data = fs.readFileSync(where);
+  } catch (exc) {
+    throw new ArtifactError(`${folder}: cannot read ${file} (${exc.message})`);
+  }
+  const actual = sha256(data);
+  const expected = expectedDigest(manifest, file, folder);
+  if (actual !== expected) {
+    throw new ArtifactError(
+      `${folder}: ${file} does not match its manifest (sha256 ${actual}, expected ${expected}): ` +
+        'the file is damaged or was replaced',
+    );
+  }
+  return data;
+}
+
+/** Read and check an artifact folder: `{ manifest, model }` (model: the bytes of `file`). */
+function readArtifact(folder, file = MODEL_FILE) {
+  let text;
+  try {
+    text = fs.readFileSync(path.join(folder, MANIFEST_FILE), 'utf8');
+  } catch (exc) {
+    throw new ArtifactError(`${folder}: cannot read the artifact (${exc.message})`);
+  }
+  const manifest = checkManifest(text, folder);
+  return { manifest, model: readChecked(folder, manifest, file) };
+}
+
+function onnxruntime(backend) {
+  if (backend === 'node') return require('onnxruntime-node');
+  if (backend === 'web') {
+    const ort = require('onnxruntime-web');
+    ort.env.wasm.numThreads = 1; // no worker threads under Node
+    ort.env.logLevel = 'error';
+    return ort;
+  }
+  throw new TypeError(`backend must be 'node' or 'web', got ${JSON.stringify(backend)}`);
+}
+
+function sessionOptions(backend, threads) {
+  const common = { graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  if (backend === 'web') return { ...common, executionProviders: ['wasm'] };
+  return {
+    ...common,
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
+}
+
+/**
+ * Load the model of an artifact folder.
+ *
+ * options.backend: 'node' (onnxruntime-node, default) or 'web' (onnxruntime-web, wasm);
+ * options.file: 'model.onnx' (default) or 'model.ort' (the ORT-format model);
+ * options.threads: intra-op threads for onnxruntime-node (default 1);
+ * options.ort: an onnxruntime module to use instead of the backend's.
+ */
+async function load(folder, options = {}) {
+  const backend = options.backend || 'node';
+  const file = options.file || MODEL_FILE;
+  const { manifest, model } = readArtifact(folder, file);
+  const ort = options.ort || onnxruntime(backend);
+  let session;
+  try {
+    const bytes = new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
+    session = await ort.InferenceSession.create(bytes, sessionOptions(backend, options.threads || 1));
+  } catch (exc) {
+    throw new ArtifactError(`${folder}: onnxruntime cannot load ${file} (${exc.message})`);
+  }
+  return new Model(manifest, session, ort, { source: folder, file, backend });
+}
+
+// ---------------------------------------------------------------- the model
+
+function deepFreeze(value) {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function isRecord(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+/** Stands for text that is not valid Unicode (as in the Python runtime). */
+const UNENCODABLE = '\x00predictlib:text that is not valid unicode\x00';
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const isWellFormed = (text) => !LONE_SURROGATE.test(text);
+
+const hasOwn = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+
+/** A loaded model. Create it with load(). */
+class Model {
+  constructor(manifest, session, ort, info) {
+    this.manifest = deepFreeze(manifest);
+    this.name = manifest.name;
+    this.version = manifest.version;
+    this.task = manifest.task;
+    this.source = info.source;
+    this.file = info.file;
+    this.backend = info.backend;
+    this._session = session;
+    this._ort = ort;
+    try {
+      const inputs = manifest.inputs;
+      this.numeric = [...inputs.numeric];
+      this.categorical = [...inputs.categorical];
+      this.missing = inputs.missing_category;
+      if (typeof this.missing !== 'string') throw new TypeError('inputs.missing_category');
+      const outputs = manifest.outputs;
+      this._checks = (outputs.refusals && outputs.refusals.checks) || [];
+      this._refusals = this._checks.length ? outputs.refusals.name : null;
+      if (this.task === 'regression') {
+        this.classes = [];
+        this._outputs = [outputs.prediction.name];
+      } else if (this.task === 'classification') {
+        this.classes = [...outputs.probabilities.classes];
+        this._outputs = [outputs.label.name, outputs.probabilities.name];
+      } else {
+        throw new ArtifactError(`${info.source}: unknown task ${JSON.stringify(this.task)}`);
+      }
+    } catch (exc) {
+      if (exc instanceof ArtifactError) throw exc;
+      throw new ArtifactError(`${info.source}: the manifest lacks ${exc.message}`);
+    }
+    this._fetch = this._refusals ? [...this._outputs, this._refusals] : [...this._outputs];
+    const names = new Set(session.outputNames);
+    for (const name of this._fetch) {
+      if (!names.has(name)) throw new ArtifactError(`${info.source}: the graph has no output '${name}'`);
+    }
+    for (const [group, columns] of [[NUM, this.numeric], [CAT, this.categorical]]) {
+      if (columns.length && !session.inputNames.includes(group)) {
+        throw new ArtifactError(`${info.source}: the graph has no input '${group}'`);
+      }
+    }
+    this._columnSet = new Set([...this.numeric, ...this.categorical]);
+  }
+
+  /** The input columns the model needs. */
+  get columns() {
+    return [...this.numeric, ...this.categorical];
+  }
+
+  /**
+   * Predict one record (an object: returns one output) or an array of records
+   * (returns an array). Regression: a number; classification: { label, probabilities }
+   * (probabilities in the order of `classes`). Throws InputError when any record is
+   * refused, listing the problems of every record in record order: the input
+   * contract's, or for records that pass it, the graph's refusals (as the Python
+   * runtime does).
+   */
+  async predict(data) {
+    let records;
+    let single;
+    if (Array.isArray(data)) {
+      records = data;
+      single = false;
+    } else if (isRecord(data)) {
+      records = [data];
+      single = true;
+    } else {
+      throw new InputError([problem(null, null, data, WHAT_INPUT, 'not_a_record')]);
+    }
+    const results = await this._evaluate(records, single);
+    const problems = results.flatMap((result) => (result.ok ? [] : result.problems));
+    if (problems.length) throw new InputError(problems);
+    const outputs = results.map((result) => result.output);
+    return single ? outputs[0] : outputs;
+  }
+
+  /**
+   * Every record on its own: `[{ ok: true, output } | { ok: false, problems }]`,
+   * problems' `row` being the record's index. The same answers as predicting each
+   * record alone, in one graph run.
+   */
+  async evaluate(records) {
+    if (!Array.isArray(records)) throw new TypeError('evaluate() takes an array of records');
+    return this._evaluate(records, false);
+  }
+
+  async _evaluate(records, single) {
+    const prepared = this._prepare(records, single);
+    const good = prepared.rows.filter((i) => prepared.problems[i].length === 0);
+    const result = await this._run(prepared.cells, good, single);
+    const out = records.map((_, i) => ({ ok: false, problems: prepared.problems[i] }));
+    good.forEach((row, k) => {
+      out[row] = result.problems[k].length
+        ? { ok: false, problems: result.problems[k] }
+        : { ok: true, output: result.outputs[k] };
+    });
+    return out;
+  }
+
+  // ----------------------------------------------------------- input contract
+  _number(value, row, column, problems) {
+    if (typeof value === 'number') return value; // NaN is a missing value; +-Infinity are values
+    if (value === null) return NaN;
+    if (typeof value === 'bigint') {
+      const x = Number(value);
+      if (!Number.isFinite(x)) problems.push(problem(row, column, value, 'expected a number in the float64 range', 'out_of_range'));
+      return x;
+    }
+    let reason;
+    if (typeof value === 'boolean') reason = 'expected a number, got a bool';
+    else if (typeof value === 'string') {
+      reason = 'expected a number, got text (numbers given as text are refused, as by the original pipeline)';
+    } else reason = `expected a number, got ${typeName(value)}`;
+    problems.push(problem(row, column, value, reason, 'wrong_type'));
+    return NaN;
+  }
+
+  _category(value, row, column, problems) {
+    if (typeof value === 'string') {
+      if (value === this.missing) {
+        problems.push(problem(row, column, value, 'this text is reserved to mark missing values', 'reserved_value'));
+      }
+      // text that is not valid Unicode (lone surrogates) cannot enter a string tensor
+      // as is; it equals no fitted category, so it stands as an unseen one
+      return isWellFormed(value) ? value : UNENCODABLE;
+    }
+    if (value === null || (typeof value === 'number' && Number.isNaN(value))) return this.missing;
+    problems.push(
+      problem(row, column, value, `expected a string (a category) or null, got ${typeName(value)}`, 'wrong_type'),
+    );
+    return this.missing;
+  }
+
+  /** Per record: its problems and its cells (numbers then categories). */
+  _prepare(records, single) {
+    const problems = [];
+    const cells = [];
+    const rows = [];
+    records.forEach((record, i) => {
+      const row = single ? null : i;
+      const found = [];
+      problems.push(found);
+      if (!isRecord(record)) {
+        found.push(problem(row, null, record, `expected an object of column name to value, got ${typeName(record)}`, 'not_a_record'));
+        cells.push(null);
+        return;
+      }
+      const isMap = record instanceof Map;
+      const get = (column) => {
+        if (isMap) return record.has(column) ? record.get(column) : undefined;
+        return hasOwn(record, column) ? record[column] : undefined;
+      };
+      const num = new Array(this.numeric.length);
+      this.numeric.forEach((column, j) => {
+        const value = get(column);
+        if (value === undefined) {
+          found.push(problem(row, column, undefined, 'required column is missing', 'missing_column'));
+          num[j] = NaN;
+        } else num[j] = this._number(value, row, column, found);
+      });
+      const cat = new Array(this.categorical.length);
+      this.categorical.forEach((column, j) => {
+        const value = get(column);
+        if (value === undefined) {
+          found.push(problem(row, column, undefined, 'required column is missing', 'missing_column'));
+          cat[j] = this.missing;
+        } else cat[j] = this._category(value, row, column, found);
+      });
+      cells.push({ num, cat, get });
+      rows.push(i);
+    });
+    return { problems, rows, cells };
+  }
+
+  /** Run the graph on `rows` (indices into records): outputs and refusals per row. */
+  async _run(cells, rows, single) {
+    const n = rows.length;
+    if (n === 0) return { outputs: [], problems: [] };
+    const nNum = this.numeric.length;
+    const nCat = this.categorical.length;
+    const feeds = {};
+    if (nNum) {
+      const num = new Float64Array(n * nNum);
+      rows.forEach((row, k) => num.set(cells[row].num, k * nNum));
+      feeds[NUM] = new this._ort.Tensor('float64', num, [n, nNum]);
+    }
+    if (nCat) {
+      const cat = new Array(n * nCat);
+      rows.forEach((row, k) => {
+        for (let j = 0; j < nCat; j++) cat[k * nCat + j] = cells[row].cat[j];
+      });
+      feeds[CAT] = new this._ort.Tensor('string', cat, [n, nCat]);
+    }
+    const results = await this._session.run(feeds, this._fetch);
+    const problems = rows.map(() => []);
+    if (this._refusals) {
+      const flags = results[this._refusals].data;
+      const width = this._checks.length;
+      rows.forEach((row, k) => {
+        for (let c = 0; c < width; c++) {
+          if (!flags[k * width + c]) continue;
+          const check = this._checks[c];
+          const value = this._columnSet.has(check.column)
+            ? cells[row].get(check.column)
+            : `<computed column '${check.column}'>`;
+          problems[k].push(
+            problem(
+              single ? null : row,
+              check.column,
+              value,
+              `refused by step '${check.step}' (${check.transformer}): ${check.reason}`,
+              'refused',
+            ),
+          );
+        }
+      });
+    }
+    return { outputs: this._shape(results, n), problems };
+  }
+
+  _shape(results, n) {
+    if (this.task === 'regression') return Array.from(results[this._outputs[0]].data.subarray(0, n));
+    const labels = results[this._outputs[0]].data;
+    const proba = results[this._outputs[1]].data;
+    const k = this.classes.length;
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      let label = labels[i];
+      if (typeof label === 'bigint') label = Number.isSafeInteger(Number(label)) ? Number(label) : label;
+      out.push({ label, probabilities: Array.from(proba.subarray(i * k, (i + 1) * k)) });
+    }
+    return out;
+  }
+
+  /** Release the onnxruntime session. */
+  async close() {
+    if (this._session && typeof this._session.release === 'function') await this._session.release();
+    this._session = null;
+  }
+}
+
+module.exports = {
+  ArtifactError,
+  FORMAT_VERSION,
+  InputError,
+  Model,
+  PredictlibError,
+  canonicalJson,
+  load,
+  manifestDigest,
+  pythonFloatRepr,
+  readArtifact,
+};
