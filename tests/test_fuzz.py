@@ -23,13 +23,58 @@ from conversion.verify import numeric_errors, original_predict, records_from_fra
 pytestmark = pytest.mark.slow
 
 ODD_VALUES: list[Any] = [
-    None, math.nan, math.inf, -math.inf, 0, -1, 1e308, -1e308, 5e-324, 10**30, 10**400, -(10**400),
-    True, False, np.bool_(True), np.int8(-3), np.uint64(2**63), np.float32(1.5), np.float16("nan"),
-    np.float64("inf"), np.datetime64("NaT"), np.datetime64("2020-01-01"), pd.NA, pd.NaT,
-    pd.Timestamp("2020-01-01"), "", " ", "12.5", "NaN", "none", "Missing", "Rare", "__predictlib_missing__",
-    "\x00", "\ud800", "é" * 3, "🏠", "x" * 1_000_000, b"bytes", bytearray(b"x"), [1, 2], (1,), {"a": 1},
-    {1, 2}, complex(1, 2), decimal.Decimal("1.5"), datetime.date(2020, 1, 1), object(), np.array([1.0]),
-    np.array(2.0), range(3), Ellipsis,
+    None,
+    math.nan,
+    math.inf,
+    -math.inf,
+    0,
+    -1,
+    1e308,
+    -1e308,
+    5e-324,
+    10**30,
+    10**400,
+    -(10**400),
+    True,
+    False,
+    np.bool_(True),
+    np.int8(-3),
+    np.uint64(2**63),
+    np.float32(1.5),
+    np.float16("nan"),
+    np.float64("inf"),
+    np.datetime64("NaT"),
+    np.datetime64("2020-01-01"),
+    pd.NA,
+    pd.NaT,
+    pd.Timestamp("2020-01-01"),
+    "",
+    " ",
+    "12.5",
+    "NaN",
+    "none",
+    "Missing",
+    "Rare",
+    "__predictlib_missing__",
+    "\x00",
+    "\ud800",
+    "é" * 3,
+    "🏠",
+    "x" * 1_000_000,
+    b"bytes",
+    bytearray(b"x"),
+    [1, 2],
+    (1,),
+    {"a": 1},
+    {1, 2},
+    complex(1, 2),
+    decimal.Decimal("1.5"),
+    datetime.date(2020, 1, 1),
+    object(),
+    np.array([1.0]),
+    np.array(2.0),
+    range(3),
+    Ellipsis,
 ]
 
 
@@ -54,9 +99,13 @@ class Fuzzer:
             elif action < 0.55:
                 record[column] = ODD_VALUES[int(rng.integers(len(ODD_VALUES)))]
             elif column in self.numeric:
-                record[column] = float(rng.choice(self.numeric[column])) * float(rng.choice([-1.0, 1e6, 1e-6]))
+                record[column] = float(rng.choice(self.numeric[column])) * float(
+                    rng.choice([-1.0, 1e6, 1e-6])
+                )
             else:
-                record[column] = "".join(chr(int(c)) for c in rng.integers(32, 0x3000, size=int(rng.integers(1, 8))))
+                record[column] = "".join(
+                    chr(int(c)) for c in rng.integers(32, 0x3000, size=int(rng.integers(1, 8)))
+                )
         if rng.random() < 0.05:
             record[f"extra-{rng.integers(100)}"] = ODD_VALUES[int(rng.integers(len(ODD_VALUES)))]
         return record
@@ -101,7 +150,9 @@ BATCH_SIZE = 1_000
 
 @settings(max_examples=BATCHES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**32 - 1))
-def test_100k_adversarial_records(house_prices: Built, fuzz: tuple[Fuzzer, predictlib.Model], seed: int) -> None:
+def test_100k_adversarial_records(
+    house_prices: Built, fuzz: tuple[Fuzzer, predictlib.Model], seed: int
+) -> None:
     fuzzer, model = fuzz
     rng = np.random.default_rng(seed)
     batch = [fuzzer.record(rng) for _ in range(BATCH_SIZE)]
@@ -119,7 +170,9 @@ def test_100k_adversarial_records(house_prices: Built, fuzz: tuple[Fuzzer, predi
             with pytest.raises(predictlib.InputError):
                 model.predict([record])
         else:
-            assert np.asarray(model.predict([record]))[0] == pytest.approx(single, rel=tolerances.RTOL, nan_ok=True)
+            assert np.asarray(model.predict([record]))[0] == pytest.approx(
+                single, rel=tolerances.RTOL, nan_ok=True
+            )
 
 
 values = st.one_of(
@@ -140,7 +193,9 @@ values = st.one_of(
 def test_hypothesis_records(house_prices: Built, fuzz: tuple[Fuzzer, predictlib.Model], data: Any) -> None:
     fuzzer, model = fuzz
     record = dict(data.draw(st.sampled_from(fuzzer.base)))
-    edits = data.draw(st.dictionaries(st.sampled_from(fuzzer.columns) | st.text(max_size=8), values, max_size=4))
+    edits = data.draw(
+        st.dictionaries(st.sampled_from(fuzzer.columns) | st.text(max_size=8), values, max_size=4)
+    )
     record.update(edits)
     for key in data.draw(st.lists(st.sampled_from(fuzzer.columns), max_size=2)):
         record.pop(key, None)

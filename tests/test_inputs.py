@@ -68,7 +68,9 @@ def test_every_missing_marker_is_missing(
 ) -> None:
     record = records_from_frame(frame.iloc[1:2])[0]
     reference = dict(record, LotFrontage=None, Alley=None)
-    expected = original_predict(house_prices.trained.model, reference_frame([reference], house_prices.exported.columns))
+    expected = original_predict(
+        house_prices.trained.model, reference_frame([reference], house_prices.exported.columns)
+    )
     assert model.predict(dict(record, LotFrontage=missing, Alley=missing)) == pytest.approx(
         expected[0], rel=tolerances.RTOL
     )
@@ -89,7 +91,9 @@ def test_text_that_is_not_valid_unicode_is_refused_like_the_original_does(
     for column in house_prices.exported.categorical:
         odd = dict(record, **{column: "\ud800 not unicode"})
         with pytest.raises(ValueError):  # UnicodeEncodeError inside pandas
-            original_predict(house_prices.trained.model, reference_frame([odd], house_prices.exported.columns))
+            original_predict(
+                house_prices.trained.model, reference_frame([odd], house_prices.exported.columns)
+            )
         with pytest.raises(predictlib.InputError) as info:
             model.predict([record, odd])
         assert (info.value.row, info.value.column) == (1, column)
