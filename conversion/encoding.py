@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from feature_engine.encoding import OrdinalEncoder, RareLabelEncoder
 
 from ._frame import (
@@ -80,6 +81,13 @@ def refuse_missing(ctx: StepContext, variables: Sequence[str], x: str) -> None:
     ctx.refuse_if(variables, ctx.is_missing(x, STR), "missing value, the step does not accept missing values")
 
 
+def frequent_labels(model: Any, var: str) -> list[Any]:
+    """The labels a fitted ``RareLabelEncoder`` keeps in ``var``, missing values left out:
+    fit lists them (NaN / None) when the column has at most ``n_categories`` distinct
+    values, and with ``missing_values='ignore'`` transform keeps missing values anyway."""
+    return [label for label in model.encoder_dict_[var] if isinstance(label, str) or not pd.isna(label)]
+
+
 @frame_converter
 class RareLabelEncoderConverter(FrameConverter):
     transformer = RareLabelEncoder
@@ -87,9 +95,14 @@ class RareLabelEncoderConverter(FrameConverter):
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         by_name = {c.name: c for c in columns}
         for var in model.variables_:
-            string_categories(model, by_name[var], model.encoder_dict_[var])
+            string_categories(model, by_name[var], frequent_labels(model, var))
         if not isinstance(model.replace_with, str):
             raise ExportError(f"{step_label(model)}: replace_with={model.replace_with!r} is not a string")
+        if model.replace_with == MISSING:
+            raise ExportError(
+                f"{step_label(model)}: replace_with={model.replace_with!r} is the reserved "
+                "missing-value marker, which the graph reads as missing"
+            )
         return self.in_place(columns, list(model.variables_), STR)
 
     def convert(self, ctx: StepContext, model: Any) -> None:
@@ -99,7 +112,7 @@ class RareLabelEncoderConverter(FrameConverter):
             refuse_missing(ctx, variables, x)
         mappings = []
         for var in variables:
-            keep = {label: label for label in model.encoder_dict_[var]}
+            keep = {label: label for label in frequent_labels(model, var)}
             keep[MISSING] = MISSING  # missing values are left as they are ('ignore')
             mappings.append(keep)
         ctx.node("Identity", [lookup(ctx, x, mappings, model.replace_with, STR)], ctx.y())

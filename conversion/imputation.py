@@ -15,6 +15,7 @@ from feature_engine.imputation import (
 )
 
 from ._frame import (
+    MISSING,
     NUM,
     STR,
     Column,
@@ -41,6 +42,11 @@ def _check_fill_value(model: Any, column: Column, value: Any) -> None:
         raise ExportError(
             f"{step_label(model)}: categorical column '{column.name}' would be filled with "
             f"{value!r} ({type(value).__name__}); categorical columns are exported with string fill values"
+        )
+    if column.kind == STR and value == MISSING:
+        raise ExportError(
+            f"{step_label(model)}: categorical column '{column.name}' would be filled with the "
+            f"reserved missing-value marker {MISSING!r}, which the graph reads as missing"
         )
 
 

@@ -1,0 +1,507 @@
+"""Property-test harness for the frame converters.
+
+* hypothesis strategies for the data frames feature-engine transformers see: numeric
+  columns (float64 or int64, with NaN, +-inf, 0, negatives, huge and tiny values) and
+  categorical columns (pandas ``str`` or ``object`` dtype, skewed label frequencies so
+  rare labels exist, missing values as ``None`` / NaN), as a fit frame and a separate
+  transform frame (unseen labels, missing values in columns that had none at fit,
+  extreme numbers);
+* :func:`check_equivalent`: export a fitted transformer (or pipeline of transformers),
+  run the graph with onnxruntime and compare it row by row with the original
+  ``transform``: the original raises on a row <=> the graph's ``refusals`` flag it;
+  otherwise the outputs are equal (numbers within :mod:`conversion.tolerances`);
+* :func:`covers`: the coverage registry that ``test_converter_coverage.py`` checks
+  against :func:`conversion.registered_frame_converters`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from hypothesis import HealthCheck, event, reject, settings
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+import conversion
+from conversion import MISSING, Column, Exported, export_pipeline, infer_columns, tolerances
+
+# --------------------------------------------------------------------------- settings
+
+
+def converter_settings(max_examples: int = 40) -> settings:
+    """Deterministic, deadline-free hypothesis settings for converter property tests."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+# ------------------------------------------------------------------- coverage registry
+
+#: transformer class -> the property tests that cover it ("module.function")
+COVERAGE: dict[type, list[str]] = {}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def covers(*transformer_classes: type) -> Callable[[F], F]:
+    """Mark a property test as covering the converters of ``transformer_classes``."""
+    if not transformer_classes:
+        raise TypeError("covers() needs at least one transformer class")
+
+    def mark(test: F) -> F:
+        for cls in transformer_classes:
+            COVERAGE.setdefault(cls, []).append(f"{test.__module__}.{test.__name__}")
+        return test
+
+    return mark
+
+
+def uncovered(registered: Sequence[type], coverage: dict[type, list[str]] | None = None) -> list[str]:
+    """The names of the classes of ``registered`` that no :func:`covers` test covers."""
+    coverage = COVERAGE if coverage is None else coverage
+    return [f"{cls.__module__}.{cls.__qualname__}" for cls in registered if not coverage.get(cls)]
+
+
+# ------------------------------------------------------------------------- strategies
+
+#: numbers every numeric strategy draws often: signs, zeros, extremes, subnormals
+SPECIAL_NUMBERS = (
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    1e-300,
+    -1e-300,
+    5e-324,
+    1e300,
+    -1e300,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+    1e15,
+    -1e15,
+    2.0**53 + 1,
+)
+
+#: fit labels (none of them, alone or together, parses as a date or as a number only:
+#: feature-engine would not see such a column as categorical); "Rare" and "Missing"
+#: collide with the default replace / fill values on purpose
+LABELS = ("a", "b", "c", "dd", "Rare", "Missing", "ü", "x y", "1", "ee", "f", "g")
+#: labels never used at fit (case and whitespace variants of fit labels included)
+UNSEEN_LABELS = ("zz", "unseen", "A", "a ", "Ü", "other")
+
+
+def numbers(*, missing: bool = True, infinite: bool = True) -> st.SearchStrategy[float]:
+    """Any float64 value: specials, arbitrary finite floats, integers; NaN / +-inf if asked."""
+    parts: list[st.SearchStrategy[float]] = [
+        st.sampled_from(SPECIAL_NUMBERS),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(-1_000_000, 1_000_000).map(float),
+    ]
+    if missing:
+        parts.append(st.just(math.nan))
+    if infinite:
+        parts.append(st.sampled_from((math.inf, -math.inf)))
+    return st.one_of(*parts)
+
+
+def positive_numbers() -> st.SearchStrategy[float]:
+    """Finite numbers > 0, from subnormals to the largest float."""
+    return st.one_of(
+        st.sampled_from((5e-324, 1e-300, 1e-10, 0.5, 1.0, 10.0, 1e15, 1e300, 1.7976931348623157e308)),
+        st.floats(min_value=0.0, exclude_min=True, allow_infinity=False, allow_nan=False),
+        st.integers(1, 1_000_000).map(float),
+    )
+
+
+def discrete_numbers() -> st.SearchStrategy[float]:
+    """A few repeated values: numeric columns with a clear mode."""
+    return st.sampled_from((0.0, 1.0, -2.5, 1e300))
+
+
+@dataclass
+class Frames:
+    """A fit frame and a transform frame with the same columns."""
+
+    fit: pd.DataFrame
+    transform: pd.DataFrame
+
+    @property
+    def numeric(self) -> list[str]:
+        return [c.name for c in infer_columns(self.fit) if c.kind == "num"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c.name for c in infer_columns(self.fit) if c.kind == "str"]
+
+
+#: the default values of int64 columns at fit
+FIT_INTEGERS = st.integers(-1000, 1000)
+
+
+def _skewed_index(draw: Any, k: int) -> int:
+    """An index in [0, k) with P(i) ~ 2^-(i+1): label 0 frequent, the last ones rare."""
+    u = draw(st.integers(1, 2**k - 1))
+    return k - u.bit_length()
+
+
+def _missing_cells(draw: Any, rows: int, mode: str) -> list[bool]:
+    """Which cells of a column are missing; ``mode``: "none", "some" (at least one present) or "any"."""
+    if mode == "none" or not draw(st.booleans()):
+        return [False] * rows
+    cells = draw(st.lists(st.integers(0, 3).map(lambda v: v == 0), min_size=rows, max_size=rows))
+    if mode == "some" and all(cells):
+        cells[draw(st.integers(0, rows - 1))] = False
+    return cells
+
+
+def _numeric_series(values: Sequence[float], integer: bool) -> pd.Series:
+    if integer and all(math.isfinite(v) and v == int(v) and abs(v) < 2**53 for v in values):
+        return pd.Series([int(v) for v in values], dtype="int64")
+    return pd.Series(list(values), dtype="float64")
+
+
+@st.composite
+def frames(
+    draw: Any,
+    *,
+    numeric: tuple[int, int] = (0, 3),
+    categorical: tuple[int, int] = (0, 3),
+    fit_rows: tuple[int, int] = (2, 40),
+    transform_rows: tuple[int, int] = (1, 12),
+    fit_numbers: st.SearchStrategy[float] | None = None,
+    fit_integers: st.SearchStrategy[int] | None = FIT_INTEGERS,
+    fit_missing: str = "any",
+    cat_dtypes: Sequence[str] = ("str", "object"),
+    missing_markers: Sequence[Any] = (None, math.nan),
+) -> Frames:
+    """A fit and a transform frame with the same columns, in an interleaved order.
+
+    ``numeric`` / ``categorical``: how many columns of each kind (at least one column in
+    all); ``fit_numbers``: the values of float64 columns at fit (default :func:`numbers`,
+    with NaN only when ``fit_missing="any"``);
+    ``fit_integers``: the values of int64 columns at fit (``None``: no int64 column);
+    ``fit_missing``: missing values at fit, "none", "some" (never a whole column) or
+    "any"; ``missing_markers``: how ``object`` columns spell a missing value (a ``str``
+    column holds NaN whatever the marker). The transform frame has the fit values and
+    any number, fit labels (frequent and rare), unseen labels and missing values.
+    """
+    if fit_missing not in ("none", "some", "any"):
+        raise ValueError(f"fit_missing={fit_missing!r}")
+    n_num = draw(st.integers(*numeric))
+    n_cat = draw(st.integers(*categorical))
+    if n_num + n_cat == 0:
+        n_num, n_cat = (1, 0) if numeric[1] > 0 else (0, 1)
+    n_fit = draw(st.integers(*fit_rows))
+    n_tr = draw(st.integers(*transform_rows))
+    if fit_numbers is None:
+        fit_numbers = numbers(missing=fit_missing == "any")
+    any_number = numbers()
+    fit_cols: dict[str, pd.Series] = {}
+    tr_cols: dict[str, pd.Series] = {}
+
+    for j in range(n_num):
+        name = f"n{j}"
+        integer = fit_integers is not None and draw(st.booleans())
+        if integer:
+            assert fit_integers is not None
+            fit_values = [float(v) for v in draw(st.lists(fit_integers, min_size=n_fit, max_size=n_fit))]
+            tr_strategy = st.one_of(st.sampled_from(fit_values), any_number, fit_integers.map(float))
+        else:
+            fit_values = draw(st.lists(fit_numbers, min_size=n_fit, max_size=n_fit))
+            missing = _missing_cells(draw, n_fit, fit_missing)
+            fit_values = [math.nan if m else v for v, m in zip(fit_values, missing, strict=True)]
+            tr_strategy = st.one_of(st.sampled_from(fit_values), any_number)
+        fit_cols[name] = _numeric_series(fit_values, integer)
+        # an int64 column stays int64 at transform when its values allow it
+        tr_values = draw(st.lists(tr_strategy, min_size=n_tr, max_size=n_tr))
+        tr_cols[name] = _numeric_series(tr_values, integer)
+
+    for j in range(n_cat):
+        name = f"c{j}"
+        dtype = draw(st.sampled_from(list(cat_dtypes)))
+        k = draw(st.integers(1, 6))
+        labels = draw(st.permutations(LABELS))[:k]
+        marker = st.sampled_from(list(missing_markers))
+        missing = _missing_cells(draw, n_fit, fit_missing)
+        fit_values = [draw(marker) if m else labels[_skewed_index(draw, k)] for m in missing]
+        fit_cols[name] = pd.Series(fit_values, dtype=dtype)
+        tr_values = []
+        for _ in range(n_tr):
+            kind = draw(st.integers(0, 5))
+            if kind <= 2:
+                tr_values.append(labels[_skewed_index(draw, k)])
+            elif kind == 3:
+                tr_values.append(draw(st.sampled_from(LABELS + UNSEEN_LABELS)))
+            elif kind == 4:
+                tr_values.append(draw(st.sampled_from(UNSEEN_LABELS)))
+            else:
+                tr_values.append(draw(marker))
+        tr_cols[name] = pd.Series(tr_values, dtype=dtype)
+
+    order = draw(st.permutations(list(fit_cols)))
+    fit = pd.DataFrame({c: fit_cols[c] for c in order})
+    transform = pd.DataFrame({c: tr_cols[c] for c in order})
+    return Frames(fit, transform)
+
+
+def subsets(
+    items: Sequence[str], *, min_size: int = 1, max_size: int | None = None
+) -> st.SearchStrategy[list[str]]:
+    """A sub-list of ``items`` (in a drawn order) of ``min_size`` to ``max_size`` elements."""
+    items = list(items)
+    top = len(items) if max_size is None else max_size
+    return st.lists(st.sampled_from(items), min_size=min_size, max_size=top, unique=True)
+
+
+def targets(index: pd.Index) -> st.SearchStrategy[pd.Series]:
+    """A finite numeric target for ``index`` (for encoders that learn from ``y``)."""
+    n = len(index)
+    values = st.one_of(st.integers(-5, 5).map(float), st.floats(-1e6, 1e6, allow_nan=False))
+    return st.lists(values, min_size=n, max_size=n).map(lambda v: pd.Series(v, index=index, name="y"))
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def quietly(call: Callable[[], Any]) -> Any:
+    """Run ``call`` with feature-engine's / pandas' warnings silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return call()
+
+
+def fit_or_reject(transformer: Any, fit_frame: pd.DataFrame, y: pd.Series | None = None) -> Any:
+    """Fit ``transformer``; reject the hypothesis example when feature-engine refuses to fit
+    on it (an invalid fit frame is no converter test)."""
+    try:
+        quietly(lambda: transformer.fit(fit_frame, y))
+    except (ValueError, TypeError, KeyError, IndexError):
+        reject()
+    return transformer
+
+
+def _is_fitted(model: Any) -> bool:
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------- equivalence
+
+
+@dataclass
+class Outcome:
+    """What one :func:`check_equivalent` call saw."""
+
+    exported: Exported
+    rows: int
+    refused: int
+
+
+def is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def graph_inputs(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The ``num`` / ``cat`` inputs of the graph for ``frame`` (columns found by name)."""
+    feeds: dict[str, np.ndarray] = {}
+    if exported.numeric:
+        feeds["num"] = frame[exported.numeric].to_numpy(dtype=np.float64).reshape(len(frame), -1)
+    if exported.categorical:
+        cat = np.empty((len(frame), len(exported.categorical)), dtype=object)
+        for j, name in enumerate(exported.categorical):
+            for i, value in enumerate(frame[name].tolist()):
+                if is_missing(value):
+                    cat[i, j] = MISSING
+                elif isinstance(value, str):
+                    cat[i, j] = value
+                else:
+                    raise TypeError(f"harness: categorical column {name!r} holds {value!r}")
+        feeds["cat"] = cat
+    return feeds
+
+
+def run_graph(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        exported.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, graph_inputs(exported, frame)), strict=True))
+
+
+def _original(model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, Exception | None]:
+    try:
+        out = quietly(lambda: model.transform(frame))
+    except (ValueError, TypeError) as exc:
+        return None, exc
+    assert isinstance(out, pd.DataFrame), f"the original transform returned a {type(out).__name__}"
+    return out, None
+
+
+def _kind(series: pd.Series) -> str | None:
+    """The column's kind, "num" or "str"; None for a column of missing values only, whose
+    dtype says nothing (``infer_objects`` turns an object column of NaN into float64)."""
+    if all(is_missing(v) for v in series.tolist()):
+        return None
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return "num"
+    return "str"
+
+
+def _check_columns(original: pd.DataFrame, exported: Exported) -> None:
+    """The graph outputs the original's columns: numeric ones in ``num_out``, text ones in
+    ``cat_out``, each in the original's order."""
+    names = [str(c) for c in original.columns]
+    got_num = exported.output_columns.get("num_out", [])
+    got_cat = exported.output_columns.get("cat_out", [])
+    message = f"output columns differ: original {names}; graph num_out {got_num}, cat_out {got_cat}"
+    assert len(set(names)) == len(names), f"the original output has duplicated columns {names}"
+    assert sorted(got_num + got_cat) == sorted(names), message
+    assert got_num == [c for c in names if c in set(got_num)], message
+    assert got_cat == [c for c in names if c in set(got_cat)], message
+    for col in original.columns:
+        kind = _kind(original[col])
+        assert kind is None or str(col) in (got_num if kind == "num" else got_cat), (
+            f"{message}; column {col!r} is {'numeric' if kind == 'num' else 'text'} "
+            f"({original[col].dtype}) in the original"
+        )
+
+
+def _same_number(got: float, expected: float) -> bool:
+    """Equal (infinities included), both NaN, or both finite and within
+    ``|got - expected| <= ATOL + RTOL * |expected|`` (applied to an infinity, that bound
+    is infinite too and would accept any value)."""
+    if got == expected or (math.isnan(got) and math.isnan(expected)):
+        return True
+    if not (math.isfinite(got) and math.isfinite(expected)):
+        return False
+    return abs(got - expected) <= tolerances.ATOL + tolerances.RTOL * abs(expected)
+
+
+def _compare_rows(
+    original: pd.DataFrame,
+    outputs: dict[str, np.ndarray],
+    exported: Exported,
+    rows: Sequence[int],
+    inputs: pd.DataFrame,
+) -> None:
+    """``original`` (one row per entry of ``rows``) against the graph's rows ``rows``."""
+    failures: list[tuple[int, str]] = []
+    for label in ("num_out", "cat_out"):
+        for j, col in enumerate(exported.output_columns.get(label, [])):
+            for pos, row in enumerate(rows):
+                expected = original[col].iloc[pos]
+                got = outputs[label][row, j]
+                if label == "num_out":
+                    assert not isinstance(expected, str), f"column {col!r}: the original gives {expected!r}"
+                    exp = math.nan if is_missing(expected) else float(expected)
+                    if not _same_number(float(got), exp):
+                        failures.append((row, f"{col!r}: graph {float(got)!r}, original {exp!r}"))
+                elif is_missing(expected):
+                    if got != MISSING:
+                        failures.append((row, f"{col!r}: graph {got!r}, original missing ({expected!r})"))
+                elif not isinstance(expected, str) or got != expected:
+                    failures.append((row, f"{col!r}: graph {got!r}, original {expected!r}"))
+    if failures:
+        lines = "\n  ".join(f"row {row}, {message}" for row, message in failures)
+        shown = inputs.iloc[sorted({row for row, _ in failures})]
+        raise AssertionError(f"graph and original transform differ:\n  {lines}\ninputs:\n{shown!r}")
+
+
+def _flagged(exported: Exported, flags: np.ndarray) -> list[str]:
+    return [f"{c.column} ({c.step}: {c.reason})" for c, f in zip(exported.checks, flags, strict=True) if f]
+
+
+def check_equivalent(
+    fitted_transformer: Any,
+    fit_frame: pd.DataFrame,
+    transform_frame: pd.DataFrame,
+    y: pd.Series | None = None,
+    *,
+    columns: Sequence[Column] | None = None,
+) -> Outcome:
+    """Export ``fitted_transformer`` and check the graph against its ``transform`` on
+    ``transform_frame``, row by row and as a batch (see the module docstring).
+
+    An unfitted transformer is fitted on ``fit_frame`` (and ``y``) first. ``columns``:
+    the graph's input columns, ``infer_columns(fit_frame)`` by default (another order
+    exercises the column reordering of the export).
+    """
+    model = fitted_transformer
+    if not _is_fitted(model):
+        quietly(lambda: model.fit(fit_frame, y))
+    columns = infer_columns(fit_frame) if columns is None else list(columns)
+    exported = export_pipeline(model, columns)
+    assert exported.task == "transform", f"expected a transformer, got task {exported.task!r}"
+    outputs = run_graph(exported, transform_frame)
+    n = len(transform_frame)
+    if "refusals" in outputs:
+        refusals = outputs["refusals"]
+        assert refusals.dtype == np.bool_ and refusals.shape == (n, len(exported.checks)), (
+            f"refusals: dtype {refusals.dtype}, shape {refusals.shape}, {len(exported.checks)} checks"
+        )
+    else:
+        assert not exported.checks, "checks are listed but the graph has no refusals output"
+        refusals = np.zeros((n, 0), dtype=bool)
+    refused = refusals.any(axis=1)
+    for label, cols in exported.output_columns.items():
+        assert outputs[label].shape == (n, len(cols)), (
+            f"{label}: shape {outputs[label].shape}, columns {cols}"
+        )
+
+    batch, batch_error = _original(model, transform_frame)
+    assert (batch_error is not None) == bool(refused.any()), (
+        f"the original {'raises' if batch_error else 'accepts'} the batch ({batch_error!r}); "
+        f"the graph refuses rows {np.nonzero(refused)[0].tolist()}\ninputs:\n{transform_frame!r}"
+    )
+    for i in range(n):
+        row = transform_frame.iloc[[i]]
+        single, error = _original(model, row)
+        if error is not None:
+            assert refused[i], f"row {i}: the original raises ({error!r}), the graph accepts it:\n{row!r}"
+            continue
+        assert not refused[i], (
+            f"row {i}: the graph refuses it ({_flagged(exported, refusals[i])}), "
+            f"the original accepts it:\n{row!r}"
+        )
+        assert single is not None
+        _check_columns(single, exported)
+        _compare_rows(single, outputs, exported, [i], transform_frame)
+    if batch is not None:
+        _check_columns(batch, exported)
+        _compare_rows(batch, outputs, exported, list(range(n)), transform_frame)
+    if currently_in_test_context():  # for --hypothesis-show-statistics
+        event("rows refused: " + ("none" if not refused.any() else "all" if refused.all() else "some"))
+    return Outcome(exported, n, int(refused.sum()))
+
+
+def export_error(model: Any, frame: pd.DataFrame) -> str:
+    """The message of the :class:`conversion.ExportError` that exporting ``model`` raises."""
+    try:
+        export_pipeline(model, infer_columns(frame))
+    except conversion.ExportError as exc:
+        return str(exc)
+    raise AssertionError(f"exporting {model!r} did not raise ExportError")

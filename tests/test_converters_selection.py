@@ -1,0 +1,23 @@
+"""Property tests: the selector converters against feature-engine's selectors."""
+
+from __future__ import annotations
+
+from converter_harness import check_equivalent, converter_settings, covers, fit_or_reject, frames, subsets
+from feature_engine.selection import DropFeatures
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@covers(DropFeatures)
+@converter_settings(max_examples=40)
+@given(data=st.data(), as_string=st.booleans())
+def test_drop_features(data: st.DataObject, as_string: bool) -> None:
+    f = data.draw(frames(numeric=(1, 3), categorical=(1, 3)))
+    names = list(f.fit.columns)
+    if as_string:
+        to_drop: str | list[str] = data.draw(st.sampled_from(names))
+    else:
+        # at least one column must stay: feature-engine refuses to drop them all
+        to_drop = data.draw(subsets(names, max_size=len(names) - 1))
+    selector = fit_or_reject(DropFeatures(features_to_drop=to_drop), f.fit)
+    check_equivalent(selector, f.fit, f.transform)
