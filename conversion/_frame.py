@@ -359,6 +359,10 @@ class FrameConverter:
 
     #: the transformer class converted; set by subclasses
     transformer: ClassVar[type]
+    #: the parameters and values converted, for the coverage table (docs/converters.md)
+    supports: ClassVar[str] = ""
+    #: the ONNX operators the converter may emit (tests check the graphs keep to them)
+    onnx_ops: ClassVar[frozenset[str]] = frozenset()
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:  # pragma: no cover
         raise NotImplementedError
@@ -394,6 +398,10 @@ def frame_converter(cls: type[FrameConverter]) -> type[FrameConverter]:
         parser=_frame_step_parser,
     )
     return cls
+
+
+#: operators any frame step may use to move columns around (gather, concatenate, rename)
+PLUMBING_OPS = frozenset({"Gather", "Concat", "Identity"})
 
 
 def registered_frame_converters() -> dict[type, FrameConverter]:

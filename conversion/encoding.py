@@ -91,6 +91,8 @@ def frequent_labels(model: Any, var: str) -> list[Any]:
 @frame_converter
 class RareLabelEncoderConverter(FrameConverter):
     transformer = RareLabelEncoder
+    supports = "tol, n_categories, max_n_categories, replace_with (string), missing_values raise / ignore; categorical variables"
+    onnx_ops = frozenset({"Equal", "LabelEncoder", "Mul", "Add"})
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         by_name = {c.name: c for c in columns}
@@ -121,6 +123,8 @@ class RareLabelEncoderConverter(FrameConverter):
 @frame_converter
 class OrdinalEncoderConverter(FrameConverter):
     transformer = OrdinalEncoder
+    supports = "encoding_method ordered / arbitrary, unseen ignore / raise / encode, missing_values raise / ignore; categorical variables"
+    onnx_ops = frozenset({"Equal", "LabelEncoder", "Mul", "Add", "IsNaN", "Where"})
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         by_name = {c.name: c for c in columns}

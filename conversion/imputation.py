@@ -54,6 +54,8 @@ class _DictImputer(FrameConverter):
     """Imputers whose fitted ``imputer_dict_`` maps each variable to its fill value:
     ``X.fillna(imputer_dict_)``, i.e. ``Where(is_missing(x), fill, x)`` per block."""
 
+    onnx_ops = frozenset({"IsNaN", "Equal", "Where"})
+
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         by_name = {c.name: c for c in columns}
         for var in model.variables_:
@@ -71,21 +73,25 @@ class _DictImputer(FrameConverter):
 @frame_converter
 class MeanMedianImputerConverter(_DictImputer):
     transformer = MeanMedianImputer
+    supports = "imputation_method mean / median"
 
 
 @frame_converter
 class ArbitraryNumberImputerConverter(_DictImputer):
     transformer = ArbitraryNumberImputer
+    supports = "arbitrary_number, imputer_dict"
 
 
 @frame_converter
 class EndTailImputerConverter(_DictImputer):
     transformer = EndTailImputer
+    supports = "imputation_method gaussian / iqr / max, tail right / left, fold"
 
 
 @frame_converter
 class CategoricalImputerConverter(_DictImputer):
     transformer = CategoricalImputer
+    supports = "imputation_method missing / frequent, fill_value, ignore_format (numeric variables), return_object on categorical variables"
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         if model.return_object:
@@ -101,6 +107,8 @@ class CategoricalImputerConverter(_DictImputer):
 @frame_converter
 class AddMissingIndicatorConverter(FrameConverter):
     transformer = AddMissingIndicator
+    supports = "missing_only True / False, numeric and categorical variables"
+    onnx_ops = frozenset({"IsNaN", "Equal", "Cast"})
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         names = {c.name for c in columns}

@@ -14,6 +14,8 @@ from ._frame import Column, FrameConverter, Plan, StepContext, frame_converter
 @frame_converter
 class DropFeaturesConverter(FrameConverter):
     transformer = DropFeatures
+    supports = "features_to_drop"
+    onnx_ops = frozenset()
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         dropped = set(model.features_to_drop_)

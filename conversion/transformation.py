@@ -31,6 +31,8 @@ def refuse_nan_and_inf(ctx: StepContext, variables: Sequence[str], x: str) -> No
 @frame_converter
 class LogTransformerConverter(FrameConverter):
     transformer = LogTransformer
+    supports = "base e / 10"
+    onnx_ops = frozenset({"IsNaN", "IsInf", "LessOrEqual", "Log", "Div"})
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
         if model.base not in ("e", "10"):

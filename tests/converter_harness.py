@@ -32,7 +32,16 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 import conversion
-from conversion import MISSING, Column, Exported, export_pipeline, infer_columns, tolerances
+from conversion import (
+    MISSING,
+    Column,
+    Exported,
+    export_pipeline,
+    infer_columns,
+    registered_frame_converters,
+    tolerances,
+)
+from conversion._frame import PLUMBING_OPS
 
 # --------------------------------------------------------------------------- settings
 
@@ -435,6 +444,29 @@ def _flagged(exported: Exported, flags: np.ndarray) -> list[str]:
     return [f"{c.column} ({c.step}: {c.reason})" for c, f in zip(exported.checks, flags, strict=True) if f]
 
 
+def _steps(model: Any) -> list[Any]:
+    """``model`` and every step nested in it (pipelines, wrappers)."""
+    found = [model]
+    for _, step in getattr(model, "steps", []):
+        found.extend(_steps(step))
+    for attr in ("transformer", "regressor", "estimator"):
+        inner = getattr(model, attr, None)
+        if inner is not None and hasattr(inner, "fit"):
+            found.extend(_steps(inner))
+    return found
+
+
+def check_declared_ops(model: Any, exported: Exported) -> None:
+    """The graph keeps to the ONNX operators its converters declare (``onnx_ops``)."""
+    converters = registered_frame_converters()
+    declared = set(PLUMBING_OPS)
+    for step in _steps(model):
+        if type(step) in converters:
+            declared |= converters[type(step)].onnx_ops
+    used = {node.op_type for node in exported.model.graph.node}
+    assert used <= declared, f"operators not declared by the converters' onnx_ops: {sorted(used - declared)}"
+
+
 def check_equivalent(
     fitted_transformer: Any,
     fit_frame: pd.DataFrame,
@@ -456,6 +488,7 @@ def check_equivalent(
     columns = infer_columns(fit_frame) if columns is None else list(columns)
     exported = export_pipeline(model, columns)
     assert exported.task == "transform", f"expected a transformer, got task {exported.task!r}"
+    check_declared_ops(model, exported)
     outputs = run_graph(exported, transform_frame)
     n = len(transform_frame)
     if "refusals" in outputs:

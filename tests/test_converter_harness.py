@@ -24,7 +24,7 @@ from hypothesis import given
 
 import conversion.encoding
 import conversion.imputation
-from conversion import MISSING, Exported
+from conversion import MISSING, Exported, registered_frame_converters
 from conversion._frame import StepContext
 
 FIT = pd.DataFrame(
@@ -96,6 +96,10 @@ def test_an_extra_refusal_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         refuse_if(self, columns, self.node("Not", [condition]), reason)
 
     monkeypatch.setattr(StepContext, "refuse_if", inverted)
+    with pytest.raises(AssertionError, match=r"not declared by the converters' onnx_ops: \['Not'\]"):
+        check_equivalent(LogTransformer(variables=["n0"]), FIT.fillna(1.0), ROWS)
+    converter = registered_frame_converters()[LogTransformer]
+    monkeypatch.setattr(type(converter), "onnx_ops", converter.onnx_ops | {"Not"})
     # row 1 (3.0) is valid: the batch is refused either way, row 1 must not be
     with pytest.raises(AssertionError, match="row 1: the graph refuses it"):
         check_equivalent(LogTransformer(variables=["n0"]), FIT.fillna(1.0), ROWS)
