@@ -50,3 +50,40 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the runtime package."""
     _install(session, "lint")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """predictlib vs the original pipeline (~5 min): benchmarks/results/latest.{json,png}, README table.
+
+    ``nox -s bench -- --reuse`` reuses the artifacts of the previous run; ``-- --quick`` is a smoke run.
+    """
+    _install(session, "bench")
+    session.install("uv==0.13.8")  # the benchmark measures the two stacks in throwaway uv venvs
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def compare(session: nox.Session) -> None:
+    """Differential test of a candidate model against its last release: ``nox -s compare -- MODEL``.
+
+    Builds MODEL (the build fails when the change exceeds the thresholds in its model.toml,
+    unless the major version was bumped) and writes artifacts/MODEL/differential.json.
+    """
+    if len(session.posargs) != 1:
+        session.error("usage: nox -s compare -- MODEL")
+    _install(session, "build")
+    (model,) = session.posargs
+    session.run("python", "-m", "conversion.build", model)
+    session.run("python", "-m", "conversion.release", "compare", model)
+
+
+@nox.session(python=PYTHON)
+def release(session: nox.Session) -> None:
+    """Build MODEL and record it as released (models/MODEL/releases/VERSION.json): ``nox -s release -- MODEL``."""
+    if len(session.posargs) != 1:
+        session.error("usage: nox -s release -- MODEL")
+    _install(session, "build")
+    (model,) = session.posargs
+    session.run("python", "-m", "conversion.build", model)
+    session.run("python", "-m", "conversion.release", "record", model)

@@ -54,7 +54,8 @@ from sklearn.utils import get_tags
 MISSING = "__predictlib_missing__"
 
 #: ONNX opsets of the exported graphs: 19 for ``Equal`` on strings; ai.onnx.ml 3 for
-#: the float64 tree ensembles. onnxruntime >= 1.16 loads them.
+#: skl2onnx's operators (raised to 5 for float64 TreeEnsemble, see conversion.estimators).
+#: onnxruntime >= 1.20 loads them.
 TARGET_OPSET = {"": 19, "ai.onnx.ml": 3}
 
 NUM = "num"
@@ -473,6 +474,9 @@ class InputGuard:
     columns: list[str]
     allow_nan: bool
     estimator: str
+    #: HistGradientBoosting accepts +-inf in numeric features (its converter refuses
+    #: them in categorical ones, as scikit-learn does)
+    allow_inf: bool = False
 
 
 @dataclass
@@ -504,13 +508,14 @@ def _convert_input_guard(scope: Any, operator: Any, container: Any) -> None:
             "missing value (NaN) reaches a step that does not accept missing values "
             "(the column is not imputed, or an earlier step produced NaN)",
         )
-    refuse_if_matrix(
-        ctx.step,
-        guard.estimator,
-        guard.columns,
-        ctx.node("IsInf", [x]),
-        "infinite value reaches a step that accepts only finite numbers",
-    )
+    if not guard.allow_inf:
+        refuse_if_matrix(
+            ctx.step,
+            guard.estimator,
+            guard.columns,
+            ctx.node("IsInf", [x]),
+            "infinite value reaches a step that accepts only finite numbers",
+        )
 
 
 @dataclass
@@ -588,6 +593,10 @@ def _to_matrix(scope: Any, model: Any, inputs: list[Any]) -> tuple[list[Any], li
     return [out], list(frame.order)
 
 
+#: scikit-learn estimators whose input validation lets +-inf through
+INF_ACCEPTING = frozenset({"HistGradientBoostingClassifier", "HistGradientBoostingRegressor"})
+
+
 def _guard(scope: Any, model: Any, inputs: list[Any], names: list[str] | None) -> list[Any]:
     if _STATE.get() is None:
         return inputs
@@ -599,11 +608,17 @@ def _guard(scope: Any, model: Any, inputs: list[Any], names: list[str] | None) -
         raise ExportError(f"{step_label(model)}: the width of its input matrix is unknown")
     if names is None or len(names) != width:
         names = [f"{current_step()}[{j}]" for j in range(width)]
-    guard = InputGuard(list(names), bool(get_tags(model).input_tags.allow_nan), type(model).__name__)
+    guard = InputGuard(
+        list(names),
+        bool(get_tags(model).input_tags.allow_nan),
+        type(model).__name__,
+        allow_inf=type(model).__name__ in INF_ACCEPTING,
+    )
     op = scope.declare_local_operator("PredictlibInputGuard", guard)
     op.predictlib_step = current_step()
     op.inputs = [var]
     out = scope.declare_local_variable("guarded", DoubleTensorType([None, width]))
+    out.predictlib_names = list(names)  # for refusals raised by the estimator's converter
     op.outputs.append(out)
     return [out]
 

@@ -1,3 +1,3 @@
 """Imports every converter module: importing registers them with skl2onnx."""
 
-from . import encoding, imputation, selection, transformation, wrappers  # noqa: F401
+from . import encoding, estimators, imputation, selection, transformation, wrappers  # noqa: F401

@@ -24,6 +24,7 @@ from .golden import write_golden
 from .manifest import RUNTIME_REQUIREMENT, dumps, files_section, make_manifest, seal
 from .mobile import ORT_FILE, ort_details, verify_ort, write_ort
 from .package import write_model_wheel
+from .release import check_release
 from .verify import EquivalenceError, compare, generate_records, records_from_frame
 
 
@@ -109,6 +110,7 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
     manifest["files"] = files_section(folder, {"golden.json": "golden", **write_ort(folder)})
     manifest["files"][ORT_FILE].update(ort_details(), verification=verify_ort(folder, manifest, log))
     # --
+    manifest["release"] = check_release(name, cfg["model"]["version"], folder, cfg, log)
     _write_artifact(folder, model_bytes, seal(manifest))
     # the sealed artifact loads and gives the verified answers
     final = compare(trained.model, predictlib.load(folder), records_from_frame(trained.X_test), columns)

@@ -41,6 +41,7 @@ from ._frame import (
     parse_frame_outputs,
     shape_calculator,
 )
+from .estimators import finalize_ml_opset
 
 #: IR version of the written models (onnxruntime 1.17+ loads IR <= 9).
 IR_VERSION = 9
@@ -137,6 +138,7 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
     whole = _Whole(GroupedInputs(numeric, categorical, [c.name for c in columns]), model)
     with exporting() as state:
         onx = convert_sklearn(whole, name=name, initial_types=initial_types, target_opset=TARGET_OPSET)
+    finalize_ml_opset(onx)  # float64 trees: ai.onnx.ml opset 5's TreeEnsemble
     graph = onx.graph
     output_columns: dict[str, list[str]] = {}
     if task == "regression":

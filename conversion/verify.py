@@ -9,6 +9,7 @@ unseen categories, extreme numbers, infinities, wrong signs).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,8 @@ def _original_refuses(model: Any, frame: pd.DataFrame) -> bool:
 
 def original_predict(model: Any, frame: pd.DataFrame) -> np.ndarray:
     """The original pipeline's predictions (overflow to inf on extreme inputs is expected)."""
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         return np.asarray(model.predict(frame))
 
 

@@ -1,0 +1,131 @@
+"""Pinned model versions: reproducible builds, the release record, differential tests,
+several versions loaded side by side."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import models.train
+import predictlib
+from conversion import release
+from conversion.build import Built, build_model
+from conversion.verify import records_from_frame
+
+pytestmark = pytest.mark.slow
+
+MODEL = "penguins"  # the quick one to build
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(base: Path, monkeypatch: pytest.MonkeyPatch | None = None, **changes: Any) -> Built:
+    """Build MODEL into ``base``, with ``changes`` applied to its config sections."""
+    if changes and monkeypatch is not None:
+        load = models.train.load_config
+
+        def changed(name: str) -> dict[str, Any]:
+            config = load(name)
+            for section, values in changes.items():
+                config[section] = {**config[section], **values}
+            return config
+
+        monkeypatch.setattr(models.train, "load_config", changed)
+    return build_model(MODEL, artifacts=base / "artifacts", dist=base / "dist", log=lambda *_: None)
+
+
+@pytest.fixture
+def releases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "release-records"
+    monkeypatch.setattr(release, "RELEASES_ROOT", root)
+    return root
+
+
+def test_building_twice_gives_identical_bytes(built_models: dict[str, Built], tmp_path: Path) -> None:
+    first = built_models[MODEL]
+    second = build(tmp_path / "elsewhere")
+    files = ["model.onnx", "manifest.json", *first.manifest["files"]]
+    for name in files:
+        assert digest(first.folder / name) == digest(second.folder / name), name
+    assert first.wheel.name == second.wheel.name == f"predictlib_{MODEL}-1.0.0-py3-none-any.whl"
+    assert digest(first.wheel) == digest(second.wheel)
+
+
+def test_a_released_version_cannot_change(
+    built_models: dict[str, Built], tmp_path: Path, releases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = built_models[MODEL]
+    path = release.record_release(MODEL, v1.folder, v1.wheel)
+    assert path == releases / MODEL / "releases" / "1.0.0.json"
+    # rebuilding the released version is fine
+    again = build(tmp_path / "again")
+    assert again.manifest["release"] == {"status": "released", "version": "1.0.0"}
+    # another model under the same version is not
+    with pytest.raises(release.ReleaseError, match=r"bump model\.version"):
+        build(tmp_path / "other", monkeypatch, hyperparameters={"max_depth": 2})
+
+
+def test_versions_only_go_up(
+    built_models: dict[str, Built], tmp_path: Path, releases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = built_models[MODEL]
+    release.record_release(MODEL, v1.folder, v1.wheel)
+    record = release.releases_dir(MODEL) / "1.0.0.json"
+    record.rename(record.with_name("1.2.0.json"))
+    text = record.with_name("1.2.0.json").read_text().replace('"version":"1.0.0"', '"version":"1.2.0"')
+    record.with_name("1.2.0.json").write_text(text)
+    with pytest.raises(release.ReleaseError, match="versions only go up"):
+        build(tmp_path / "older")
+
+
+def test_differential_test_between_versions(
+    built_models: dict[str, Built], tmp_path: Path, releases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = built_models[MODEL]
+    release.record_release(MODEL, v1.folder, v1.wheel)
+    # a small change (a patch): predictions move a little
+    patch = build(
+        tmp_path / "patch", monkeypatch, model={"version": "1.0.1"}, hyperparameters={"n_estimators": 190}
+    )
+    report = patch.manifest["release"]["differential"]
+    assert patch.manifest["release"]["status"] == "new version"
+    assert report["against"] == "1.0.0" and report["rows"] > 200
+    assert (
+        report["change"]["max"] > 0 and report["changed_share"] <= report["thresholds"]["max_changed_share"]
+    )
+    assert report["metrics_before"] == v1.manifest["metrics"]["held_out"]
+    monkeypatch.undo()
+    monkeypatch.setattr(release, "RELEASES_ROOT", releases)
+    # a big change under a minor version fails the build ...
+    big = {"hyperparameters": {"max_depth": 3, "n_estimators": 25, "min_samples_leaf": 8}}
+    with pytest.raises(release.ReleaseError, match="bump the major version"):
+        build(tmp_path / "minor", monkeypatch, model={"version": "1.1.0"}, **big)
+    monkeypatch.undo()
+    monkeypatch.setattr(release, "RELEASES_ROOT", releases)
+    # ... and passes under a new major version, with the report in the manifest
+    major = build(tmp_path / "major", monkeypatch, model={"version": "2.0.0"}, **big)
+    report = major.manifest["release"]["differential"]
+    assert report["major_bump"] and report["changed_share"] > report["thresholds"]["max_changed_share"]
+    assert report["change"]["max"] > report["thresholds"]["change_atol"]
+
+
+def test_two_versions_loaded_side_by_side(
+    built_models: dict[str, Built], tmp_path: Path, releases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = built_models[MODEL]
+    v2 = build(tmp_path / "v2", monkeypatch, model={"version": "2.0.0"}, hyperparameters={"max_depth": 3})
+    old, new = predictlib.load(v1.wheel), predictlib.load(v2.wheel)
+    assert (old.name, old.version, new.name, new.version) == (MODEL, "1.0.0", MODEL, "2.0.0")
+    rows = records_from_frame(v1.trained.X_test)
+    p_old, p_new = old.predict_proba(rows), new.predict_proba(rows)
+    assert not np.allclose(p_old, p_new)
+    np.testing.assert_allclose(p_old, v1.trained.model.predict_proba(v1.trained.X_test), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(p_new, v2.trained.model.predict_proba(v1.trained.X_test), rtol=1e-9, atol=1e-9)
+    # the folders load too
+    assert predictlib.load(v2.folder).version == "2.0.0"
