@@ -92,6 +92,12 @@ def model_table(name: str, m: dict[str, Any], floor: dict[str, Any]) -> list[str
         f"| single row from a dict | {_lat(sr['predictlib_dict'])} | {_lat(sr['original_frame'])} (1-row DataFrame) "
         f"| {times(sr['predictlib_dict']['p50_us'], sr['original_frame']['p50_us'])} |",
         f"| single row, pre-built input arrays | {_lat(sr['predictlib_prebuilt'])} | | |",
+        *(
+            f"| single row from an object, Node.js client ({backend}) | "
+            f"{sr['node'][backend]['p50_us']:.1f} µs / {sr['node'][backend]['p99_us']:.1f} µs | | |"
+            for backend in ("node", "web")
+            if backend in sr.get("node", {})
+        ),
         f"| single row, 1-row DataFrame | {_lat(sr['predictlib_frame'])} | {_lat(sr['original_frame'])} "
         f"| {times(sr['predictlib_frame']['p50_us'], sr['original_frame']['p50_us'])} |",
     ]
@@ -123,8 +129,14 @@ def model_table(name: str, m: dict[str, Any], floor: dict[str, Any]) -> list[str
             f"| {times(ra['after_load']['rss'], rb['after_load']['rss'])} |"
         )
         singles = ra.get("after_singles", {}).get("rss")
+        first = ra.get("after_first", {}).get("rss")
+        count = rss.get("singles", 100_000)
         lines.append(
-            f"| RSS after 100,000 predictions (peak) | {mb(singles)} single rows, then "
+            f"| RSS growth over {count:,} single-row predictions (after the first) | "
+            f"{mb(singles - first) if singles is not None and first is not None else 'n/a'} | | |"
+        )
+        lines.append(
+            f"| RSS after {count:,} single-row predictions (peak) | {mb(singles)} single rows, then "
             f"{mb(ra['after_batches']['rss'])} ({mb(ra['after_batches']['peak'])}) after batches "
             f"| {mb(rb['after_batches']['rss'])} ({mb(rb['after_batches']['peak'])}) after batches | |"
         )

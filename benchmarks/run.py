@@ -38,6 +38,7 @@ import math
 import os
 import pickle
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,7 +104,7 @@ FULL = Settings(
     sizes=BATCH_SIZES,
     original_max_rows=100_000,
     cold_runs=7,
-    rss_singles=100_000,
+    rss_singles=1_000_000,
     rss_batch=10_000,
     rss_batches=10,
 )
@@ -254,6 +255,32 @@ def single_row(p: Prepared, s: Settings) -> dict[str, Any]:
     out["original_frame"] = latency(
         p.model.predict, p.pool_frames, calls=s.original_calls, warmup=5, budget_s=s.original_budget_s
     )
+    out["node"] = node_latency(p.folder, runs=min(s.calls, 5_000))
+    return out
+
+
+def node_latency(folder: Path, runs: int) -> dict[str, Any]:
+    """Single-record latency through the Node.js client (embed/node/bench.js), per backend."""
+    node = shutil.which("node")
+    embed = ROOT / "embed" / "node"
+    if node is None or not (embed / "node_modules" / "onnxruntime-node").is_dir():
+        npm = shutil.which("npm")
+        if node is None or npm is None:
+            return {"skipped": "node / npm not found"}
+        env = {**os.environ, "ONNXRUNTIME_NODE_INSTALL_CUDA": "skip"}
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=embed, env=env, check=True, capture_output=True
+        )
+    out: dict[str, Any] = {}
+    for backend in ("node", "web"):
+        done = subprocess.run(
+            [node, "bench.js", str(folder), "--backend", backend, "--runs", str(runs)],
+            cwd=embed,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[backend] = json.loads(done.stdout)
     return out
 
 
@@ -400,6 +427,7 @@ def footprint(p: Prepared, envs: dict[str, Any], s: Settings, work: Path) -> dic
             original,
             _children.RSS_ORIGINAL.format(pickle_path=str(p.pickle_path), dtypes=p.dtypes, **batch),
         ),
+        "singles": s.rss_singles,
         "protocol": (
             f"predictlib: load, 1 prediction, {s.rss_singles:,} single-record predictions from dicts, then "
             f"{s.rss_batches} batches of {s.rss_batch:,} records; original: unpickle, 1 prediction, then "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,6 +27,10 @@ import numpy as np
 from ._errors import _NO_VALUE, InputError, Problem
 
 _ABSENT = object()
+_NONE_TYPE = type(None)
+#: value types the single-record fast path takes as they are
+_PLAIN_NUMBERS = frozenset({float, int, _NONE_TYPE})
+_PLAIN_TEXT = frozenset({str, _NONE_TYPE, float})  # float: NaN only
 #: ints inside it convert to float64 without overflow (the rest take the checked path)
 _INT_RANGE = 2**1023
 #: arrow types converted to float64 without a Python loop (nulls become NaN)
@@ -59,6 +64,8 @@ class InputAdapter:
         self.categorical = list(categorical)
         self.columns = [*self.numeric, *self.categorical]
         self.missing = missing
+        self._get_numeric = _getter(self.numeric)
+        self._get_categorical = _getter(self.categorical)
 
     # ------------------------------------------------------------------ values
     def number(self, value: Any, row: int | None, column: str, problems: list[Problem]) -> float:
@@ -97,6 +104,31 @@ class InputAdapter:
         return self.missing
 
     # ------------------------------------------------------------------ shapes
+    def one(self, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The fast path for one plain record (floats, ints, str, None, NaN): the two [1, n]
+        arrays, or None to send the caller to the checked path (:meth:`from_records`),
+        which handles everything else and names the problems."""
+        try:
+            nums = self._get_numeric(record)
+            cats = self._get_categorical(record)
+        except (KeyError, TypeError):
+            return None
+        if not set(map(type, nums)) <= _PLAIN_NUMBERS:
+            return None
+        cat_types = set(map(type, cats))
+        if not cat_types <= _PLAIN_TEXT or self.missing in cats:
+            return None
+        try:
+            num = np.array((nums,), dtype=np.float64)  # None -> NaN
+        except OverflowError:  # an int beyond float64
+            return None
+        if len(cat_types) > 1:  # None or NaN (missing), or a number (refused by the checked path)
+            if float in cat_types and any(type(v) is float and v == v for v in cats):
+                return None
+            cats = tuple(v if type(v) is str else self.missing for v in cats)
+        cat = np.array((cats,), dtype=object)
+        return num, cat
+
     def record(
         self, record: Mapping[str, Any], row: int | None, problems: list[Problem]
     ) -> tuple[list[float], list[str]]:
@@ -223,6 +255,16 @@ class InputAdapter:
         num = np.array(nums, dtype=np.float64).reshape(n, len(self.numeric))
         cat = np.array(cats, dtype=object).reshape(n, len(self.categorical))
         return num, cat
+
+
+def _getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """record -> the tuple of its values for ``columns`` (KeyError when one is absent)."""
+    if not columns:
+        return lambda record: ()
+    if len(columns) == 1:
+        column = columns[0]
+        return lambda record: (record[column],)
+    return operator.itemgetter(*columns)
 
 
 def _to_list(values: Any) -> list[Any]:

@@ -112,8 +112,7 @@ class Model:
                 label = labels[0]
                 return label.item() if isinstance(label, np.generic) else label
             return labels
-        prediction = results[0].reshape(-1)
-        return float(prediction[0]) if single else prediction
+        return results[0].item(0) if single else results[0].reshape(-1)
 
     def predict_proba(self, data: Any) -> np.ndarray:
         """Class probabilities (float64), columns in the order of :attr:`classes`:
@@ -205,6 +204,9 @@ class Model:
     def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], bool]:
         adapter = self._adapter
         if isinstance(data, Mapping):
+            fast = adapter.one(data)
+            if fast is not None:
+                return fast[0], fast[1], _record_value(data), [], True
             if data and all(_is_column(v) for v in data.values()):
                 return (*adapter.from_columns(data), False)
             return (*adapter.from_records([data], single=True), True)
@@ -237,6 +239,10 @@ def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
         except UnicodeEncodeError:
             found.append((i, j))
     return found
+
+
+def _record_value(record: Mapping[str, Any]) -> ValueAt:
+    return lambda row, column: record.get(column)
 
 
 def _derived(column: str) -> str:
