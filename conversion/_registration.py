@@ -1,3 +1,11 @@
 """Imports every converter module: importing registers them with skl2onnx."""
 
-from . import encoding, estimators, imputation, selection, transformation, wrappers  # noqa: F401
+from . import (  # noqa: F401
+    discretisation,
+    encoding,
+    estimators,
+    imputation,
+    selection,
+    transformation,
+    wrappers,
+)
