@@ -5,6 +5,8 @@ from . import (  # noqa: F401
     encoding,
     estimators,
     imputation,
+    outliers,
+    scaling,
     selection,
     transformation,
     wrappers,
