@@ -16,6 +16,11 @@ side table of the conversion scope, keyed by the list of block variables.
 
 Missing values: NaN in numeric blocks, the :data:`MISSING` sentinel in string ones.
 
+*Datetime columns* (kind ``"dt"``) are int64 blocks: nanoseconds since
+1970-01-01T00:00:00 (naive datetimes, numpy's ``datetime64[ns]`` as int64), missing
+= :data:`NAT` (the int64 minimum, numpy's NaT). They enter the graph as the third
+grouped input ``dt`` (see :mod:`conversion.datetime_features`).
+
 The pipeline parser registered here replaces skl2onnx's: between the last frame
 step and the first scikit-learn step it assembles the (numeric) frame into one
 float64 matrix in column order, and, when an export is active, it puts a guard
@@ -44,6 +49,7 @@ from skl2onnx import update_registered_converter
 from skl2onnx._parse import _parse_sklearn, update_registered_parser
 from skl2onnx.common.data_types import (
     DoubleTensorType,
+    Int64TensorType,
     StringTensorType,
 )
 from sklearn.base import is_classifier
@@ -60,6 +66,10 @@ TARGET_OPSET = {"": 19, "ai.onnx.ml": 3}
 
 NUM = "num"
 STR = "str"
+#: datetime columns: int64 nanoseconds since the epoch, missing = NAT
+DT = "dt"
+#: a missing datetime in a ``dt`` block: the int64 minimum (numpy's NaT as int64)
+NAT = -(2**63)
 
 
 class ExportError(ValueError):
@@ -68,13 +78,15 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a frame: its name and its kind (``"num"`` or ``"str"``)."""
+    """A column of a frame: its name and its kind (``"num"``, ``"str"`` or ``"dt"``)."""
 
     name: str
     kind: str
 
 
-def block_type(kind: str, width: int) -> DoubleTensorType | StringTensorType:
+def block_type(kind: str, width: int) -> DoubleTensorType | StringTensorType | Int64TensorType:
+    if kind == DT:
+        return Int64TensorType([None, width])
     return DoubleTensorType([None, width]) if kind == NUM else StringTensorType([None, width])
 
 
@@ -174,6 +186,8 @@ class Frame:
 
     def kind(self, column: str) -> str:
         var, _ = self.where[column]
+        if isinstance(var.type, Int64TensorType):
+            return DT
         return STR if isinstance(var.type, StringTensorType) else NUM
 
     def columns(self) -> list[Column]:
@@ -319,15 +333,19 @@ class StepContext:
         return name
 
     def row(self, values: Sequence[Any], kind: str) -> str:
-        """A [1, k] constant (broadcast over rows)."""
+        """A [1, k] constant (broadcast over rows); datetimes as int64 nanoseconds."""
         if kind == NUM:
             return self.const([[float(v) for v in values]])
+        if kind == DT:
+            return self.const([[datetime_ns(v) for v in values]], np.int64)
         return self.const([[str(v) for v in values]], dtype=object)
 
     def is_missing(self, tensor: str, kind: str) -> str:
-        """Boolean, same shape as ``tensor``: the value is missing (NaN or the sentinel)."""
+        """Boolean, same shape as ``tensor``: the value is missing (NaN, the sentinel or NaT)."""
         if kind == NUM:
             return self.node("IsNaN", [tensor])
+        if kind == DT:
+            return self.node("Equal", [tensor, self.const(NAT, np.int64)])
         return self.node("Equal", [tensor, self.const([MISSING], dtype=object)])
 
     def refuse_if(self, columns: Sequence[str], condition: str, reason: str) -> None:
@@ -346,9 +364,35 @@ def refuse_if_matrix(
     state.checks.extend(Check(c, step, transformer, reason) for c in columns)
 
 
+def datetime_ns(value: Any) -> int:
+    """A datetime value (pandas Timestamp, numpy datetime64, naive datetime / date, or
+    int nanoseconds) as int64 nanoseconds since the epoch; NaT / None as :data:`NAT`."""
+    import datetime as _dt
+
+    if value is None:
+        return NAT
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            return NAT
+        return int(value.astype("datetime64[ns]").astype(np.int64))
+    if type(value).__name__ == "NaTType":
+        return NAT
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            raise ExportError(f"timezone-aware datetime {value!r}: predictlib exports naive datetimes")
+        nanos = getattr(value, "nanosecond", 0)
+        delta = value.replace(tzinfo=None) - _dt.datetime(1970, 1, 1)
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000 + nanos
+    if isinstance(value, _dt.date):
+        return (value - _dt.date(1970, 1, 1)).days * 86_400 * 1_000_000_000
+    raise ExportError(f"{value!r} ({type(value).__name__}) is not a datetime")
+
+
 def by_kind(frame_kinds: dict[str, str], columns: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """``columns`` grouped by kind, numeric first; empty groups left out."""
-    groups = [(kind, [c for c in columns if frame_kinds[c] == kind]) for kind in (NUM, STR)]
+    """``columns`` grouped by kind, numeric first, then text, then datetime; empty groups left out."""
+    groups = [(kind, [c for c in columns if frame_kinds[c] == kind]) for kind in (NUM, STR, DT)]
     return [(k, cols) for k, cols in groups if cols]
 
 
@@ -481,12 +525,14 @@ class InputGuard:
 
 @dataclass
 class GroupedInputs:
-    """The grouped graph inputs (``num``: float64 [N, n], ``cat``: string [N, m]) as
-    the first two blocks of the frame; ``order`` is the frame's column order."""
+    """The grouped graph inputs (``num``: float64 [N, n], ``cat``: string [N, m],
+    ``dt``: int64 [N, d] nanoseconds) as the first blocks of the frame; ``order`` is
+    the frame's column order."""
 
     numeric: list[str]
     categorical: list[str]
     order: list[str]
+    datetime: list[str] = field(default_factory=list)
 
 
 def _convert_frame_to_matrix(scope: Any, operator: Any, container: Any) -> None:
@@ -520,16 +566,18 @@ def _convert_input_guard(scope: Any, operator: Any, container: Any) -> None:
 
 @dataclass
 class FrameOutputs:
-    """The final frame of a transformer-only export, as a float64 and a string block."""
+    """The final frame of a transformer-only export, as a float64, a string and an
+    int64 (datetime) block."""
 
     numeric: list[str]
     categorical: list[str]
+    datetime: list[str] = field(default_factory=list)
 
 
 def _convert_frame_outputs(scope: Any, operator: Any, container: Any) -> None:
     ctx = StepContext(scope, operator, container)
     spec: FrameOutputs = operator.raw_operator
-    for block, cols in enumerate(c for c in (spec.numeric, spec.categorical) if c):
+    for block, cols in enumerate(c for c in (spec.numeric, spec.categorical, spec.datetime) if c):
         ctx.node("Identity", [ctx.gather(cols)], ctx.y(block))
 
 
@@ -538,13 +586,19 @@ def parse_frame_outputs(scope: Any, inputs: list[Any]) -> tuple[list[Any], Frame
     frame = Frame.from_variables(scope, inputs)
     columns = frame.columns()
     spec = FrameOutputs(
-        [c.name for c in columns if c.kind == NUM], [c.name for c in columns if c.kind == STR]
+        [c.name for c in columns if c.kind == NUM],
+        [c.name for c in columns if c.kind == STR],
+        [c.name for c in columns if c.kind == DT],
     )
     op = scope.declare_local_operator("PredictlibFrameOutputs", spec)
     op.predictlib_frame = frame
     op.inputs = [b for b in frame.blocks if any(frame.where[c][0] is b for c in frame.order)]
     outputs = []
-    for name, cols in (("final_num", spec.numeric), ("final_cat", spec.categorical)):
+    for name, cols in (
+        ("final_num", spec.numeric),
+        ("final_cat", spec.categorical),
+        ("final_dt", spec.datetime),
+    ):
         if cols:
             var = declare_block(scope, [c for c in columns if c.name in set(cols)], name)
             op.outputs.append(var)
@@ -560,10 +614,10 @@ update_registered_converter(InputGuard, "PredictlibInputGuard", shape_calculator
 
 
 def frame_from_grouped_inputs(scope: Any, spec: GroupedInputs, inputs: list[Any]) -> list[Any]:
-    """The graph inputs ``num`` / ``cat`` are blocks already: no node at all."""
+    """The graph inputs ``num`` / ``cat`` / ``dt`` are blocks already: no node at all."""
     by_name = {v.raw_name: v for v in inputs}
     blocks = []
-    for group, cols in (("num", spec.numeric), ("cat", spec.categorical)):
+    for group, cols in (("num", spec.numeric), ("cat", spec.categorical), ("dt", spec.datetime)):
         if cols:
             by_name[group].predictlib_columns = list(cols)
             blocks.append(by_name[group])
@@ -575,11 +629,18 @@ def _to_matrix(scope: Any, model: Any, inputs: list[Any]) -> tuple[list[Any], li
     if len(inputs) == 1 and not hasattr(inputs[0], "predictlib_columns"):
         return inputs, None  # a matrix: a user input, or the output of a scikit-learn step
     frame = Frame.from_variables(scope, inputs)
-    strings = [c.name for c in frame.columns() if c.kind != NUM]
+    strings = [c.name for c in frame.columns() if c.kind == STR]
     if strings:
         raise ExportError(
             f"{step_label(model)} receives categorical (string) columns {strings}; "
             "scikit-learn estimators need numbers: encode them in an earlier step"
+        )
+    datetimes = [c.name for c in frame.columns() if c.kind == DT]
+    if datetimes:
+        raise ExportError(
+            f"{step_label(model)} receives datetime columns {datetimes}; scikit-learn estimators "
+            "need numbers: derive numbers from them in an earlier step (e.g. DatetimeFeatures "
+            "with drop_original=True)"
         )
     live = {id(frame.where[c][0]) for c in frame.order}
     blocks = [b for b in frame.blocks if id(b) in live]
@@ -643,11 +704,14 @@ def frame_aware(cls: type) -> type:
 
 def parse_pipeline(scope: Any, model: Pipeline, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
     """skl2onnx pipeline parser that understands frames (see the module docstring)."""
+    from .unsupported import check_convertible  # here: conversion.unsupported imports this module
+
     names: list[str] | None = None
     for step_name, step in model.steps:
         if step is None or step == "passthrough":
             continue
         with _in_step(step_name):
+            check_convertible(step)  # not-convertible steps, feature-engine classes without a converter
             if type(step) in _CONVERTERS or isinstance(step, Pipeline) or type(step) in _FRAME_AWARE:
                 inputs = _parse_sklearn(scope, step, inputs, custom_parsers=custom_parsers)
                 names = None

@@ -2,9 +2,11 @@
 
 Graph interface (recorded in the manifest):
 
-* inputs: ``num`` (float64, ``[N, n_num]``, missing = NaN) and ``cat`` (string,
-  ``[N, n_cat]``, missing = :data:`MISSING`), the column order given by the
-  manifest; a group with no column is left out;
+* inputs: ``num`` (float64, ``[N, n_num]``, missing = NaN), ``cat`` (string,
+  ``[N, n_cat]``, missing = :data:`MISSING`) and ``dt`` (int64, ``[N, n_dt]``:
+  naive datetimes as nanoseconds since 1970-01-01T00:00:00, missing = the int64
+  minimum, numpy's NaT), the column order given by the manifest; a group with no
+  column is left out (so graphs without datetime columns have no ``dt``);
 * outputs: ``prediction`` (float64 ``[N, 1]``) for a regressor; and
   ``refusals`` (bool ``[N, n_checks]``) when the pipeline can refuse a row,
   each column described by one entry of :attr:`Exported.checks`.
@@ -20,11 +22,12 @@ import numpy as np
 import onnx
 from onnx import ModelProto, helper
 from skl2onnx import convert_sklearn, update_registered_converter
-from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType, StringTensorType
 from sklearn.base import is_classifier, is_regressor
 
 from . import _registration  # noqa: F401 - registers every converter
 from ._frame import (
+    DT,
     MISSING,
     NUM,
     STR,
@@ -55,7 +58,7 @@ class Exported:
     columns: list[Column]
     checks: list[Check]
     task: str
-    #: for task "transform": the columns of the ``num_out`` and ``cat_out`` outputs
+    #: for task "transform": the columns of the ``num_out``, ``cat_out`` (and ``dt_out``) outputs
     output_columns: dict[str, list[str]] = field(default_factory=dict)
     #: for task "classification": the class labels, in the order of ``probabilities``
     classes: list[Any] = field(default_factory=list)
@@ -67,6 +70,10 @@ class Exported:
     @property
     def categorical(self) -> list[str]:
         return [c.name for c in self.columns if c.kind == STR]
+
+    @property
+    def datetime(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind == DT]
 
 
 @dataclass
@@ -99,12 +106,27 @@ def _task(model: Any) -> str:
 
 def infer_columns(frame: Any) -> list[Column]:
     """Column kinds from a training DataFrame: numbers (and booleans) are ``num``,
-    ``object`` / ``str`` / ``category`` columns are ``str``."""
+    ``object`` / ``str`` / ``category`` columns are ``str``, naive ``datetime64``
+    columns (any unit) are ``dt``. Timezone-aware datetime columns are refused."""
     import pandas as pd
 
     columns = []
     for name, dtype in frame.dtypes.items():
-        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        if getattr(dtype, "pyarrow_dtype", None) is not None and pd.api.types.is_datetime64_any_dtype(dtype):
+            raise ExportError(
+                f"column '{name}' has dtype {dtype}: give datetime columns as numpy-backed "
+                "datetime64 columns at training (e.g. X[col] = X[col].astype('datetime64[ns]'))"
+            )
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            raise ExportError(
+                f"column '{name}' has dtype {dtype}: predictlib exports naive datetime64 columns only "
+                "(a timezone-aware column's calendar fields depend on its time zone and on the steps' "
+                "utc= setting); convert it before fitting, e.g. "
+                "X[col] = X[col].dt.tz_convert('UTC').dt.tz_localize(None)"
+            )
+        if pd.api.types.is_datetime64_dtype(dtype):
+            columns.append(Column(str(name), DT))
+        elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             columns.append(Column(str(name), NUM))
         elif (
             pd.api.types.is_object_dtype(dtype)
@@ -123,19 +145,23 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
     ``model`` is a regressor (outputs ``prediction``), a classifier (outputs ``label``
     [N] and ``probabilities`` [N, n_classes], classes in :attr:`Exported.classes`), or
     a transformer / pipeline of transformers (outputs ``num_out`` and ``cat_out``, the
-    final frame's numeric and string columns, listed in :attr:`Exported.output_columns`).
+    final frame's numeric and string columns, listed in :attr:`Exported.output_columns`;
+    ``dt_out`` too when datetime columns reach the end).
     """
     task = _task(model)
     classes = _classes(model) if task == "classification" else []
     columns = list(columns)
     numeric = [c.name for c in columns if c.kind == NUM]
     categorical = [c.name for c in columns if c.kind == STR]
+    datetime = [c.name for c in columns if c.kind == DT]
     initial_types: list[tuple[str, Any]] = []
     if numeric:
         initial_types.append(("num", DoubleTensorType([None, len(numeric)])))
     if categorical:
         initial_types.append(("cat", StringTensorType([None, len(categorical)])))
-    whole = _Whole(GroupedInputs(numeric, categorical, [c.name for c in columns]), model)
+    if datetime:
+        initial_types.append(("dt", Int64TensorType([None, len(datetime)])))
+    whole = _Whole(GroupedInputs(numeric, categorical, [c.name for c in columns], datetime), model)
     with exporting() as state:
         onx = convert_sklearn(whole, name=name, initial_types=initial_types, target_opset=TARGET_OPSET)
     finalize_ml_opset(onx)  # float64 trees: ai.onnx.ml opset 5's TreeEnsemble
@@ -160,6 +186,7 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
             for label, cols, dtype in (
                 ("num_out", spec.numeric, onnx.TensorProto.DOUBLE),
                 ("cat_out", spec.categorical, onnx.TensorProto.STRING),
+                ("dt_out", spec.datetime, onnx.TensorProto.INT64),
             )
             if cols
         ]

@@ -14,15 +14,22 @@ Two lists, both run through the predictlib runtime when written:
 
 JSON has no NaN nor infinities: a float that JSON cannot hold is written
 ``{"$float": "nan"}``, ``{"$float": "inf"}`` or ``{"$float": "-inf"}``, in records,
-expected outputs and problem values alike (:func:`encode` / :func:`decode`). A column
-left out of a record is absent from the input (the runtime refuses it). Everything is
-described in ``docs/embedding.md`` and ``schema/golden.schema.json``.
+expected outputs and problem values alike (:func:`encode` / :func:`decode`). JSON has
+no datetimes either: a datetime is ``{"$datetime": "2020-01-01T00:00:00.000000001"}``,
+ISO 8601 without time zone (a naive datetime), with as many fraction digits as it needs
+(none, 3, 6 or 9), or a date alone (``"2020-01-01"``, midnight); a timezone-aware one
+(refused by the runtimes) ends with its offset (``"2020-01-01T00:00:00+01:00"``). A
+missing datetime (NaT) is ``null``. A column left out of a record is absent from the
+input (the runtime refuses it). Everything is described in ``docs/embedding.md`` and
+``schema/golden.schema.json``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +38,12 @@ import numpy as np
 
 import predictlib
 from predictlib._errors import _NO_VALUE
+from predictlib._inputs import DATETIME_RANGE
 
 from . import tolerances
-from ._frame import MISSING, NUM, Column
+from ._frame import DT, MISSING, NUM, Column
 from .verify import (
+    EXTREME_DATETIMES,
     EXTREME_NUMBERS,
     EquivalenceError,
     compare,
@@ -60,12 +69,44 @@ MAX_REFUSED = 120
 CODES = ("not_a_record", "missing_column", "wrong_type", "out_of_range", "reserved_value", "refused")
 
 _FLOAT_KEY = "$float"
+_DATETIME_KEY = "$datetime"
+#: a timezone offset at the end of an ISO 8601 text
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)$")
+
+
+def encode_datetime(value: Any) -> str:
+    """A datetime as golden.json's ``$datetime`` text (see the module docstring)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.isoformat()
+    if isinstance(value, dt.datetime) and hasattr(value, "to_datetime64"):  # pandas Timestamp
+        value = value.to_datetime64()
+    elif isinstance(value, (dt.datetime, dt.date)):
+        value = np.datetime64(value)
+    if np.datetime_data(value.dtype)[0] in ("Y", "M", "W", "D"):
+        return str(np.datetime_as_string(value.astype("datetime64[D]")))
+    for unit in ("s", "ms", "us", "ns"):
+        coarse = value.astype(f"datetime64[{unit}]")
+        if coarse == value:
+            return str(np.datetime_as_string(coarse, unit=unit))
+    raise TypeError(f"cannot write {value!r} to {GOLDEN_FILE}: finer than nanoseconds")
+
+
+def decode_datetime(text: str) -> Any:
+    """The inverse of :func:`encode_datetime`: numpy datetime64 (its unit from the
+    digits), or a timezone-aware ``datetime.datetime``."""
+    if _OFFSET.search(text):
+        return dt.datetime.fromisoformat(text)
+    return np.datetime64(text)
 
 
 # ------------------------------------------------------------------ JSON encoding
 def encode(value: Any) -> Any:
-    """A JSON-safe copy of ``value``: NaN / inf / -inf as ``{"$float": ...}``, numpy
-    scalars and arrays as Python values."""
+    """A JSON-safe copy of ``value``: NaN / inf / -inf as ``{"$float": ...}``, datetimes
+    as ``{"$datetime": ...}`` (NaT as None), numpy scalars and arrays as Python values."""
+    if (isinstance(value, np.datetime64) and np.isnat(value)) or type(value).__name__ == "NaTType":
+        return None
+    if isinstance(value, (dt.date, np.datetime64)):
+        return {_DATETIME_KEY: encode_datetime(value)}
     if isinstance(value, dict):
         return {str(k): encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -93,6 +134,8 @@ def decode(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {_FLOAT_KEY}:
             return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[value[_FLOAT_KEY]]
+        if set(value) == {_DATETIME_KEY}:
+            return decode_datetime(value[_DATETIME_KEY])
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]
@@ -107,7 +150,7 @@ def problem_code(expected: str) -> str:
         return "missing_column"
     if expected == "this text is reserved to mark missing values":
         return "reserved_value"
-    if expected == "expected a number in the float64 range":
+    if expected in ("expected a number in the float64 range", DATETIME_RANGE):
         return "out_of_range"
     if expected.startswith("expected a mapping"):
         return "not_a_record"
@@ -191,13 +234,16 @@ def output_mismatches(expected: dict[str, Any], got: dict[str, Any]) -> list[str
 # ------------------------------------------------------------------ records
 def edge_records(base: dict[str, Any], train: Any, columns: Sequence[Column]) -> list[dict[str, Any]]:
     """Per column of ``base``: a missing value (NaN or None, alternately) and an extreme
-    number (cycling through :data:`conversion.verify.EXTREME_NUMBERS`) or an unseen
-    category, plus a rare category where the training data has one."""
+    number (cycling through :data:`conversion.verify.EXTREME_NUMBERS`), an extreme
+    datetime (:data:`conversion.verify.EXTREME_DATETIMES`) or an unseen category, plus
+    a rare category where the training data has one."""
     out = []
     for i, col in enumerate(columns):
         out.append({**base, col.name: math.nan if i % 2 == 0 else None})
         if col.kind == NUM:
             out.append({**base, col.name: EXTREME_NUMBERS[i % len(EXTREME_NUMBERS)]})
+        elif col.kind == DT:
+            out += [{**base, col.name: EXTREME_DATETIMES[k]} for k in (i % 2, 2 + i % 6)]
         else:
             out.append({**base, col.name: f"unseen-{col.name}"})
             counts = train[col.name].value_counts()
@@ -210,8 +256,16 @@ def edge_records(base: dict[str, Any], train: Any, columns: Sequence[Column]) ->
 def contract_records(base: dict[str, Any], columns: Sequence[Column]) -> list[dict[str, Any]]:
     """Records the runtime's input contract refuses before the graph runs."""
     numeric = [c.name for c in columns if c.kind == NUM]
-    categorical = [c.name for c in columns if c.kind != NUM]
+    categorical = [c.name for c in columns if c.kind not in (NUM, DT)]
+    datetimes = [c.name for c in columns if c.kind == DT]
     out: list[dict[str, Any]] = []
+    if datetimes:  # text is left out: the Node.js client takes ISO 8601 text as datetimes
+        out.append({**base, datetimes[0]: 20200101})
+        out.append({**base, datetimes[0]: True})
+        out.append({**base, datetimes[0]: dt.datetime(2020, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))})
+        out.append({**base, datetimes[0]: np.datetime64("9999-12-31T00:00:00")})
+        out.append({**base, datetimes[-1]: np.datetime64("1677-09-21T00:12:43.145224")})
+        out.append({k: v for k, v in base.items() if k != datetimes[-1]})
     if numeric:
         out.append({**base, numeric[0]: True})
         out.append({**base, numeric[0]: "12.5"})
@@ -317,7 +371,8 @@ def build_golden(
         "model": {"name": manifest["name"], "version": manifest["version"], "task": task},
         "encoding": (
             'JSON; a float JSON cannot hold is {"$float": "nan"}, {"$float": "inf"} or '
-            '{"$float": "-inf"}; a column left out of a record is absent from the input'
+            '{"$float": "-inf"}; a datetime is {"$datetime": "<ISO 8601, no time zone>"} '
+            "(null when missing); a column left out of a record is absent from the input"
         ),
         "tolerance": {
             "rtol": tolerances.RTOL,

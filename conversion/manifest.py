@@ -66,21 +66,7 @@ def make_manifest(
             "opset": dict(TARGET_OPSET),
             "ir_version": exported.model.ir_version,
         },
-        "inputs": {
-            "numeric": exported.numeric,
-            "categorical": exported.categorical,
-            "missing_category": MISSING,
-            "columns": [
-                {
-                    "name": c.name,
-                    "kind": "number" if c.kind == "num" else "category",
-                    "group": "num" if c.kind == "num" else "cat",
-                    "index": (exported.numeric if c.kind == "num" else exported.categorical).index(c.name),
-                    "refused_when": rules.get(c.name, []),
-                }
-                for c in exported.columns
-            ],
-        },
+        "inputs": _inputs(exported, rules),
         "outputs": {
             **_main_outputs(exported, model_cfg),
             "refusals": {
@@ -98,6 +84,35 @@ def make_manifest(
         "integrity": {"model_sha256": hashlib.sha256(model_bytes).hexdigest()},
     }
     return seal(manifest)
+
+
+#: per column kind: the manifest's ``kind`` and the graph input (group) holding it
+_KINDS = {"num": ("number", "num"), "str": ("category", "cat"), "dt": ("datetime", "dt")}
+
+
+def _inputs(exported: Exported, rules: dict[str, list[str]]) -> dict[str, Any]:
+    """The manifest's ``inputs``; ``datetime`` (the columns of the int64 graph input
+    ``dt``: nanoseconds since 1970-01-01T00:00:00, missing = the int64 minimum) only
+    when the model has datetime columns, so manifests without them do not change."""
+    groups = {"num": exported.numeric, "cat": exported.categorical, "dt": exported.datetime}
+    inputs: dict[str, Any] = {
+        "numeric": exported.numeric,
+        "categorical": exported.categorical,
+        "missing_category": MISSING,
+    }
+    if exported.datetime:
+        inputs["datetime"] = exported.datetime
+    inputs["columns"] = [
+        {
+            "name": c.name,
+            "kind": _KINDS[c.kind][0],
+            "group": _KINDS[c.kind][1],
+            "index": groups[_KINDS[c.kind][1]].index(c.name),
+            "refused_when": rules.get(c.name, []),
+        }
+        for c in exported.columns
+    ]
+    return inputs
 
 
 def _main_outputs(exported: Exported, model_cfg: dict[str, Any]) -> dict[str, Any]:

@@ -125,7 +125,9 @@ def verify_ort(folder: Path, manifest: dict[str, Any], log: Any = print) -> dict
         str(path), sess_options=predictlib.default_session_options(), providers=["CPUExecutionProvider"]
     )
     inputs = manifest["inputs"]
-    adapter = InputAdapter(inputs["numeric"], inputs["categorical"], inputs["missing_category"])
+    adapter = InputAdapter(
+        inputs["numeric"], inputs["categorical"], inputs["missing_category"], inputs.get("datetime", [])
+    )
     accepted = golden["accepted"]
     max_abs = max_rel = 0.0
     if accepted:
@@ -143,6 +145,8 @@ def verify_ort(folder: Path, manifest: dict[str, Any], log: Any = print) -> dict
             feeds["num"] = num
         if adapter.categorical:
             feeds["cat"] = cat
+        if adapter.datetime:
+            feeds["dt"] = adapted[4]
         names = _output_names(manifest)
         checks = manifest["outputs"].get("refusals", {}).get("checks", [])
         results = session.run(names + (["refusals"] if checks else []), feeds)

@@ -21,7 +21,7 @@ import predictlib
 from predictlib._inputs import _is_missing_scalar
 
 from . import tolerances
-from ._frame import NUM, Column
+from ._frame import DT, NUM, Column
 
 #: refused rows confirmed one by one against the original pipeline (each call costs
 #: ~50 ms); beyond it a seeded sample that still covers every distinct check.
@@ -79,6 +79,12 @@ def reference_frame(records: Sequence[dict[str, Any]], columns: Sequence[Column]
             data[col.name] = pd.Series(
                 [math.nan if _is_missing_scalar(v) else float(v) for v in values], dtype="float64"
             )
+        elif col.kind == DT:  # naive datetimes (the runtime refuses anything else)
+            cells = [None if _is_missing_scalar(v) else v for v in values]
+            try:
+                data[col.name] = pd.Series(cells, dtype="datetime64[ns]")
+            except (TypeError, ValueError, OverflowError):
+                data[col.name] = pd.Series(cells, dtype=object)
         else:
             cells = [None if _is_missing_scalar(v) else v for v in values]
             try:
@@ -88,10 +94,15 @@ def reference_frame(records: Sequence[dict[str, Any]], columns: Sequence[Column]
     return pd.DataFrame(data)
 
 
+#: what the original pipeline raises on a row it refuses (OverflowError: a datetime
+#: difference beyond int64 nanoseconds)
+ORIGINAL_REFUSALS = (ValueError, TypeError, OverflowError)
+
+
 def _original_refuses(model: Any, frame: pd.DataFrame) -> bool:
     try:
         original_predict(model, frame)
-    except (ValueError, TypeError):
+    except ORIGINAL_REFUSALS:
         return True
     return False
 
@@ -151,7 +162,7 @@ def compare(
         frame = reference_frame(rows, columns)
         try:
             expected = original_predict(model, frame)
-        except (ValueError, TypeError) as exc:
+        except ORIGINAL_REFUSALS as exc:
             report.failures.extend(
                 f"row {accepted[i]}: the original refuses it ({exc}), predictlib predicts {got[i]!r}"
                 for i in _bisect_refused(model, frame)
@@ -228,6 +239,21 @@ def _bisect_refused(model: Any, frame: pd.DataFrame) -> list[int]:
 # ------------------------------------------------------------------ generated records
 
 EXTREME_NUMBERS = (0.0, -1.0, 1e-300, -1e-300, 1e300, -1e300, 1e15, -1e15, math.inf, -math.inf)
+#: datetimes at the ends of the datetime64[ns] range and at calendar edges
+EXTREME_DATETIMES = tuple(
+    pd.Timestamp(text)
+    for text in (
+        "1677-09-21 00:12:43.145224193",
+        "2262-04-11 23:47:16.854775807",
+        "1970-01-01",
+        "1969-12-31 23:59:59.999999999",
+        "2000-02-29 12:00",
+        "1900-03-01",
+        "2020-12-31 23:59:59",
+        "2021-01-03",
+    )
+)
+_DAY_NS = 86_400 * 10**9
 
 
 def generate_records(
@@ -239,9 +265,14 @@ def generate_records(
     rng = np.random.default_rng(seed)
     base = records_from_frame(train.reset_index(drop=True))
     numeric = {c.name: train[c.name].dropna().to_numpy(dtype=float) for c in columns if c.kind == NUM}
+    moments = {
+        c.name: train[c.name].dropna().to_numpy(dtype="datetime64[ns]").view(np.int64)
+        for c in columns
+        if c.kind == DT
+    }
     categories: dict[str, tuple[list[str], list[str]]] = {}
     for c in columns:
-        if c.kind != NUM:
+        if c.kind not in (NUM, DT):
             counts = train[c.name].value_counts()
             rare = [str(k) for k, v in counts.items() if v / len(train) < 0.05]
             categories[c.name] = ([str(k) for k in counts.index], rare)
@@ -262,6 +293,18 @@ def generate_records(
                     record[col.name] = float(rng.choice(values)) * float(rng.choice((10.0, 1000.0, -1.0)))
                 elif len(values):
                     record[col.name] = float(rng.choice(values))
+            elif col.kind == DT:  # missing, an extreme datetime, a shifted or another row's value
+                ns = moments[col.name]
+                if choice == 0:
+                    record[col.name] = None if rng.random() < 0.5 else pd.NaT
+                elif choice == 1:
+                    record[col.name] = EXTREME_DATETIMES[int(rng.integers(len(EXTREME_DATETIMES)))]
+                elif choice == 2 and len(ns):
+                    shift = int(rng.integers(-3650, 3650)) * _DAY_NS + int(rng.integers(0, _DAY_NS))
+                    moved = min(max(int(rng.choice(ns)) + shift, -(2**63) + 1), 2**63 - 1)
+                    record[col.name] = pd.Timestamp(moved)
+                elif len(ns):
+                    record[col.name] = pd.Timestamp(int(rng.choice(ns)))
             else:
                 known, rare = categories[col.name]
                 if choice == 0:

@@ -57,6 +57,10 @@ def load_data(name: str, config: dict[str, Any]) -> tuple[pd.DataFrame, str]:
     if expected and digest != expected:
         raise TrainingError(f"{path}: sha256 {digest}, the config expects {expected}")
     frame = pd.read_csv(path)
+    module = importlib.import_module(f"models.{name}.pipeline")
+    prepare = getattr(module, "prepare_data", None)  # derived columns (a target band, a date...)
+    if prepare is not None:
+        frame = prepare(frame, config)
     return frame.drop(columns=list(config["data"].get("drop_columns", []))), digest
 
 
@@ -110,8 +114,7 @@ def train(name: str) -> Trained:
         random_state=seed,
         stratify=y if config["training"].get("stratify") else None,
     )
-    pipeline_module = importlib.import_module(f"models.{name}.pipeline")
-    model = pipeline_module.build_pipeline(config, X_train)
+    model = importlib.import_module(f"models.{name}.pipeline").build_pipeline(config, X_train)
     model.fit(X_train, y_train)
     if config["model"]["task"] == "classification":
         metrics = classification_metrics(model, X_test, y_test)

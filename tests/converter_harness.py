@@ -10,6 +10,9 @@
   run the graph with onnxruntime and compare it row by row with the original
   ``transform``: the original raises on a row <=> the graph's ``refusals`` flag it;
   otherwise the outputs are equal (numbers within :mod:`conversion.tolerances`);
+* datetime columns (:func:`datetimes`, :func:`datetime_frames`): naive ``datetime64``
+  columns of any unit over the whole int64-nanosecond range, calendar edge cases and NaT;
+  the graph gets them as int64 nanoseconds (``dt``) and may output them (``dt_out``);
 * :func:`covers`: the coverage registry that ``test_converter_coverage.py`` checks
   against :func:`conversion.registered_frame_converters`.
 """
@@ -157,6 +160,10 @@ class Frames:
     def categorical(self) -> list[str]:
         return [c.name for c in infer_columns(self.fit) if c.kind == "str"]
 
+    @property
+    def datetime(self) -> list[str]:
+        return [c.name for c in infer_columns(self.fit) if c.kind == "dt"]
+
 
 #: the default values of int64 columns at fit
 FIT_INTEGERS = st.integers(-1000, 1000)
@@ -268,6 +275,138 @@ def frames(
     return Frames(fit, transform)
 
 
+#: the int64 nanosecond range of datetime64[ns] (the int64 minimum is NaT)
+NS_MIN, NS_MAX = -(2**63) + 1, 2**63 - 1
+_DAY_NS = 86_400 * 10**9
+
+#: calendar edge cases: epoch and around it, leap days, month / quarter / year ends and
+#: starts, ISO weeks 53 / 1 around new year, centuries (1700, 1800, 1900 are not leap
+#: years, 2000 is), the first and last datetime64[ns] values
+SPECIAL_DATETIMES = tuple(
+    int(np.datetime64(text, "ns").astype(np.int64))
+    for text in (
+        "1970-01-01T00:00:00",
+        "1969-12-31T23:59:59.999999999",
+        "1970-01-01T00:00:00.000000001",
+        "2000-02-29T12:00:00",
+        "1900-02-28T23:59:59",
+        "1900-03-01",
+        "2100-02-28",
+        "1800-12-31T23:59:59.5",
+        "1700-03-01",
+        "2020-12-31T23:59:59",
+        "2021-01-03",
+        "2021-01-04",
+        "1993-01-02T08:00:00",
+        "2049-01-01",
+        "1999-01-01",
+        "2004-12-31T23:00:00",
+        "2015-12-31",
+        "2016-01-03",
+        "2008-12-29",
+        "2010-01-03",
+        "2026-03-31",
+        "2026-06-30T06:30:00",
+        "2026-09-30",
+        "2026-10-01",
+        "1677-09-21T00:12:43.145224193",
+        "1677-09-21T23:59:59",
+        "2262-04-11T23:47:16.854775807",
+        "2262-04-11",
+    )
+)
+
+
+def _year(ns: int) -> int:
+    return int(np.datetime64(ns, "ns").astype("datetime64[Y]").astype(np.int64)) + 1970
+
+
+def datetimes(*, missing: bool = True, low: int = NS_MIN, high: int = NS_MAX) -> st.SearchStrategy[int]:
+    """Naive datetimes as int64 nanoseconds since the epoch (``low`` to ``high``):
+    calendar edge cases, days around the start of a month (month / quarter / year ends,
+    ISO weeks 52 / 53 / 1, leap days), whole seconds and days, any nanosecond; NaT
+    (:data:`NAT_NS`) when ``missing``."""
+    near_month_start = st.builds(
+        lambda year, month, days, ns: (
+            int(np.datetime64(f"{year:04d}-{month:02d}-01", "ns").astype(np.int64)) + days * _DAY_NS + ns
+        ),
+        st.integers(max(1678, _year(low) + 1), min(2261, _year(high) - 1)),
+        st.integers(1, 12),
+        st.integers(-4, 3),
+        st.integers(0, _DAY_NS - 1),
+    ).filter(lambda v: low <= v <= high)
+    parts: list[st.SearchStrategy[int]] = [
+        st.sampled_from([v for v in SPECIAL_DATETIMES if low <= v <= high] or [low]),
+        near_month_start,
+        st.integers(low, high),
+        st.integers(low // _DAY_NS + 1, high // _DAY_NS).map(lambda d: d * _DAY_NS),
+        st.integers(low // 10**9 + 1, high // 10**9).map(lambda s: s * 10**9),
+    ]
+    if missing:
+        parts.append(st.just(NAT_NS))
+    return st.one_of(*parts)
+
+
+#: a missing datetime as int64 (numpy's NaT)
+NAT_NS = -(2**63)
+
+
+def datetime_series(values: Sequence[int], unit: str = "ns") -> pd.Series:
+    """A naive ``datetime64[unit]`` Series of int64 nanoseconds (NaT = :data:`NAT_NS`),
+    each value floored to ``unit`` (pandas' conversion)."""
+    series = pd.Series(np.array(list(values), dtype=np.int64).view("datetime64[ns]"))
+    return series if unit == "ns" else series.astype(f"datetime64[{unit}]")
+
+
+def unit_low(unit: str, low: int = NS_MIN) -> int:
+    """The least nanosecond value >= ``low`` whose floor to ``unit`` is still in the
+    datetime64[ns] range (the graph's ``dt`` input holds nanoseconds)."""
+    step = int(np.timedelta64(1, unit).astype("timedelta64[ns]").astype(np.int64))
+    return max(low, -(-NS_MIN // step) * step)
+
+
+@st.composite
+def datetime_frames(
+    draw: Any,
+    *,
+    datetime: tuple[int, int] = (1, 3),
+    numeric: tuple[int, int] = (0, 2),
+    categorical: tuple[int, int] = (0, 1),
+    fit_missing: bool = False,
+    units: Sequence[str] = ("ns", "us", "s"),
+    low: int = NS_MIN,
+    high: int = NS_MAX,
+    **frame_options: Any,
+) -> Frames:
+    """:func:`frames` plus ``datetime`` naive datetime64 columns ``d0``, ``d1``... (of a
+    unit drawn from ``units``, values from :func:`datetimes` between ``low`` and
+    ``high``), at drawn positions; NaT at fit only if ``fit_missing``; the transform
+    frame has the fit values, any datetime and NaT."""
+    base = draw(frames(numeric=numeric, categorical=categorical, **frame_options))
+    n_dt = draw(st.integers(*datetime))
+    fit, transform = base.fit.copy(), base.transform.copy()
+    for j in range(n_dt):
+        name = f"d{j}"
+        unit = draw(st.sampled_from(list(units)))
+        lowest = unit_low(unit, low)
+        fit_values = draw(
+            st.lists(
+                datetimes(missing=fit_missing, low=lowest, high=high), min_size=len(fit), max_size=len(fit)
+            )
+        )
+        tr_values = draw(
+            st.lists(
+                st.one_of(st.sampled_from(fit_values), datetimes(low=lowest, high=high)),
+                min_size=len(transform),
+                max_size=len(transform),
+            )
+        )
+        position = draw(st.integers(0, len(fit.columns)))
+        fit.insert(position, name, datetime_series(fit_values, unit).to_numpy())
+        transform.insert(position, name, datetime_series(tr_values, unit).to_numpy())
+    return Frames(fit, transform)
+
+
 def subsets(
     items: Sequence[str], *, min_size: int = 1, max_size: int | None = None
 ) -> st.SearchStrategy[list[str]]:
@@ -327,6 +466,8 @@ class Outcome:
 def is_missing(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
     return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
@@ -346,6 +487,10 @@ def graph_inputs(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarra
                 else:
                     raise TypeError(f"harness: categorical column {name!r} holds {value!r}")
         feeds["cat"] = cat
+    if exported.datetime:
+        feeds["dt"] = np.column_stack(
+            [frame[name].to_numpy(dtype="datetime64[ns]").view(np.int64) for name in exported.datetime]
+        ).reshape(len(frame), -1)
     return feeds
 
 
@@ -363,19 +508,27 @@ def run_graph(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarray]:
 def _original(model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, Exception | None]:
     try:
         out = quietly(lambda: model.transform(frame))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: datetime differences
         return None, exc
     assert isinstance(out, pd.DataFrame), f"the original transform returned a {type(out).__name__}"
     return out, None
 
 
 def _kind(series: pd.Series) -> str | None:
-    """The column's kind, "num" or "str"; None for a column of missing values only, whose
-    dtype says nothing (``infer_objects`` turns an object column of NaN into float64)."""
+    """The column's kind, "num", "str" or "dt"; None for a column of missing values only,
+    whose dtype says nothing (``infer_objects`` turns an object column of NaN into float64).
+    An object column of numbers and missing values (e.g. ints and ``pd.NA``) is "num"."""
     if all(is_missing(v) for v in series.tolist()):
         return None
     dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "dt"
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return "num"
+    if pd.api.types.is_object_dtype(dtype) and all(
+        is_missing(v) or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+        for v in series.tolist()
+    ):
         return "num"
     return "str"
 
@@ -386,16 +539,21 @@ def _check_columns(original: pd.DataFrame, exported: Exported) -> None:
     names = [str(c) for c in original.columns]
     got_num = exported.output_columns.get("num_out", [])
     got_cat = exported.output_columns.get("cat_out", [])
+    got_dt = exported.output_columns.get("dt_out", [])
     message = f"output columns differ: original {names}; graph num_out {got_num}, cat_out {got_cat}"
+    if got_dt:
+        message += f", dt_out {got_dt}"
     assert len(set(names)) == len(names), f"the original output has duplicated columns {names}"
-    assert sorted(got_num + got_cat) == sorted(names), message
+    assert sorted(got_num + got_cat + got_dt) == sorted(names), message
     assert got_num == [c for c in names if c in set(got_num)], message
     assert got_cat == [c for c in names if c in set(got_cat)], message
+    assert got_dt == [c for c in names if c in set(got_dt)], message
+    by_kind = {"num": got_num, "str": got_cat, "dt": got_dt}
+    what = {"num": "numeric", "str": "text", "dt": "datetime"}
     for col in original.columns:
         kind = _kind(original[col])
-        assert kind is None or str(col) in (got_num if kind == "num" else got_cat), (
-            f"{message}; column {col!r} is {'numeric' if kind == 'num' else 'text'} "
-            f"({original[col].dtype}) in the original"
+        assert kind is None or str(col) in by_kind[kind], (
+            f"{message}; column {col!r} is {what[kind]} ({original[col].dtype}) in the original"
         )
 
 
@@ -419,7 +577,7 @@ def _compare_rows(
 ) -> None:
     """``original`` (one row per entry of ``rows``) against the graph's rows ``rows``."""
     failures: list[tuple[int, str]] = []
-    for label in ("num_out", "cat_out"):
+    for label in ("num_out", "cat_out", "dt_out"):
         for j, col in enumerate(exported.output_columns.get(label, [])):
             for pos, row in enumerate(rows):
                 expected = original[col].iloc[pos]
@@ -429,6 +587,12 @@ def _compare_rows(
                     exp = math.nan if is_missing(expected) else float(expected)
                     if not _same_number(float(got), exp):
                         failures.append((row, f"{col!r}: graph {float(got)!r}, original {exp!r}"))
+                elif label == "dt_out":
+                    exp_ns = (
+                        NAT_NS if is_missing(expected) else int(pd.Timestamp(expected).as_unit("ns").value)
+                    )
+                    if int(got) != exp_ns:
+                        failures.append((row, f"{col!r}: graph {int(got)} ns, original {expected!r}"))
                 elif is_missing(expected):
                     if got != MISSING:
                         failures.append((row, f"{col!r}: graph {got!r}, original missing ({expected!r})"))

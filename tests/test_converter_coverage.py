@@ -46,3 +46,14 @@ def test_uncovered_names_the_classes_without_a_test() -> None:
     covers(Covered)(lambda: None)
     coverage[Covered] = COVERAGE.pop(Covered)
     assert uncovered([Covered, NotCovered], coverage) == [f"{__name__}.{NotCovered.__qualname__}"]
+
+
+def test_every_estimator_converter_is_named_by_a_test() -> None:
+    """The float64 estimator converters (conversion/estimators.py) have no ``@covers``
+    registry: a test must at least name each class (docs/converters.md lists them)."""
+    from conversion.coverage import tests_naming
+    from conversion.estimators import registered_estimators
+
+    naming = tests_naming(TESTS)
+    missing = [cls.__name__ for cls in registered_estimators() if not naming.get(cls.__name__)]
+    assert not missing, f"estimator converters that no test names: {missing}"

@@ -11,6 +11,10 @@
  *   await model.predict([record, record]);        // records -> an array
  *   await model.evaluate(records);                // per record: { ok, output } or { ok: false, problems }
  *
+ * Datetime columns take a Date (its UTC fields are the naive date and time), ISO 8601
+ * text without time zone ('2020-01-01T12:00:00.000000001', to the nanosecond) or
+ * golden.json's { $datetime: '...' } form; null and NaN are missing.
+ *
  * Refused input throws InputError (problems: [{ row, column, value, reason, code }]),
  * as the Python runtime raises predictlib.InputError.
  */
@@ -23,9 +27,23 @@ const path = require('node:path');
 const FORMAT_VERSION = 1;
 const MANIFEST_FILE = 'manifest.json';
 const MODEL_FILE = 'model.onnx';
-/** Graph input names of the two groups (the manifest's inputs.columns[].group). */
+/** Graph input names of the groups (the manifest's inputs.columns[].group). */
 const NUM = 'num';
 const CAT = 'cat';
+const DT = 'dt';
+/** A missing datetime in the 'dt' input: the int64 minimum (numpy's NaT). */
+const NAT = -(2n ** 63n);
+/** The datetimes 'dt' holds: nanoseconds since 1970-01-01T00:00:00, datetime64[ns]'s range. */
+const NS_MIN = NAT + 1n;
+const NS_MAX = 2n ** 63n - 1n;
+const DATETIME_RANGE =
+  'expected a datetime between 1677-09-21 00:12:43.145224193 and 2262-04-11 23:47:16.854775807';
+const AWARE =
+  'expected a naive datetime (no time zone), as the model was trained on: give the local ' +
+  'time it was trained with (e.g. value.astimezone(zone).replace(tzinfo=None))';
+/** ISO 8601 without time zone, to the nanosecond; a trailing zone is recognised to refuse it. */
+const ISO_DATETIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 
 const WHAT_INPUT =
   'expected a record (an object of column name to value) or an array of records';
@@ -66,7 +84,9 @@ function describeProblem(p) {
 function show(value) {
   let text;
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    if (isDatetimeObject(value)) text = `{ $datetime: ${JSON.stringify(value.$datetime)} }`;
+    else if (value instanceof Date) text = Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+    else text = typeof value === 'string' ? JSON.stringify(value) : String(value);
   } catch {
     text = Object.prototype.toString.call(value);
   }
@@ -81,6 +101,36 @@ function typeName(value) {
 
 function problem(row, column, value, reason, code) {
   return { row, column, value, reason, code };
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year, month, day) {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+function daysInMonth(year, month) {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/**
+ * ISO 8601 text as nanoseconds since 1970-01-01T00:00:00 (a BigInt), or a string
+ * saying why it is not a naive datetime ('aware' or 'malformed').
+ */
+function parseIsoDatetime(text) {
+  const m = ISO_DATETIME.exec(text);
+  if (!m) return 'malformed';
+  if (m[8] !== undefined) return 'aware';
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((k) => Number(m[k] || 0));
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return 'malformed';
+  if (hour > 23 || minute > 59 || second > 59) return 'malformed';
+  const seconds = daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+  return BigInt(seconds) * 1000000000n + BigInt((m[7] || '').padEnd(9, '0'));
 }
 
 // ---------------------------------------------------------------- canonical JSON
@@ -390,6 +440,17 @@ const isWellFormed = (text) => !LONE_SURROGATE.test(text);
 
 const hasOwn = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
 
+/** golden.json's spelling of a datetime: { $datetime: 'ISO 8601 text' }. */
+function isDatetimeObject(value) {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !(value instanceof Map) &&
+    Object.keys(value).length === 1 &&
+    typeof value.$datetime === 'string'
+  );
+}
+
 /** A loaded model. Create it with load(). */
 class Model {
   constructor(manifest, session, ort, info) {
@@ -406,6 +467,7 @@ class Model {
       const inputs = manifest.inputs;
       this.numeric = [...inputs.numeric];
       this.categorical = [...inputs.categorical];
+      this.datetime = [...(inputs.datetime || [])];
       this.missing = inputs.missing_category;
       if (typeof this.missing !== 'string') throw new TypeError('inputs.missing_category');
       const outputs = manifest.outputs;
@@ -429,17 +491,24 @@ class Model {
     for (const name of this._fetch) {
       if (!names.has(name)) throw new ArtifactError(`${info.source}: the graph has no output '${name}'`);
     }
-    for (const [group, columns] of [[NUM, this.numeric], [CAT, this.categorical]]) {
+    const groups = [[NUM, this.numeric], [CAT, this.categorical], [DT, this.datetime]];
+    for (const [group, columns] of groups) {
       if (columns.length && !session.inputNames.includes(group)) {
         throw new ArtifactError(`${info.source}: the graph has no input '${group}'`);
       }
     }
-    this._columnSet = new Set([...this.numeric, ...this.categorical]);
+    const fed = new Set(groups.filter(([, columns]) => columns.length).map(([group]) => group));
+    for (const name of session.inputNames) {
+      if (!fed.has(name)) {
+        throw new ArtifactError(`${info.source}: the graph's input '${name}' is not in the manifest (a newer model?)`);
+      }
+    }
+    this._columnSet = new Set(this.columns);
   }
 
   /** The input columns the model needs. */
   get columns() {
-    return [...this.numeric, ...this.categorical];
+    return [...this.numeric, ...this.categorical, ...this.datetime];
   }
 
   /**
@@ -526,7 +595,42 @@ class Model {
     return this.missing;
   }
 
-  /** Per record: its problems and its cells (numbers then categories). */
+  /** A datetime cell as BigInt nanoseconds since the epoch (NAT when missing). */
+  _moment(value, row, column, problems) {
+    if (value === null || (typeof value === 'number' && Number.isNaN(value))) return NAT;
+    let ns;
+    if (value instanceof Date) {
+      const ms = value.getTime();
+      if (Number.isNaN(ms)) {
+        problems.push(problem(row, column, value, 'expected a datetime, got an invalid Date', 'wrong_type'));
+        return NAT;
+      }
+      ns = BigInt(ms) * 1000000n;
+    } else if (typeof value === 'string' || isDatetimeObject(value)) {
+      ns = parseIsoDatetime(typeof value === 'string' ? value : value.$datetime);
+      if (ns === 'aware') {
+        problems.push(problem(row, column, value, AWARE, 'wrong_type'));
+        return NAT;
+      }
+      if (ns === 'malformed') {
+        const reason = 'expected a datetime (a Date, or ISO 8601 text without time zone such as ' +
+          "'2020-01-01T12:00:00.000000001'), got text that is not one";
+        problems.push(problem(row, column, value, reason, 'wrong_type'));
+        return NAT;
+      }
+    } else {
+      const reason = typeof value === 'boolean' ? 'expected a datetime, got a bool' : `expected a datetime, got ${typeName(value)}`;
+      problems.push(problem(row, column, value, reason, 'wrong_type'));
+      return NAT;
+    }
+    if (ns < NS_MIN || ns > NS_MAX) {
+      problems.push(problem(row, column, value, DATETIME_RANGE, 'out_of_range'));
+      return NAT;
+    }
+    return ns;
+  }
+
+  /** Per record: its problems and its cells (numbers, categories, then datetimes). */
   _prepare(records, single) {
     const problems = [];
     const cells = [];
@@ -561,7 +665,15 @@ class Model {
           cat[j] = this.missing;
         } else cat[j] = this._category(value, row, column, found);
       });
-      cells.push({ num, cat, get });
+      const dt = new Array(this.datetime.length);
+      this.datetime.forEach((column, j) => {
+        const value = get(column);
+        if (value === undefined) {
+          found.push(problem(row, column, undefined, 'required column is missing', 'missing_column'));
+          dt[j] = NAT;
+        } else dt[j] = this._moment(value, row, column, found);
+      });
+      cells.push({ num, cat, dt, get });
       rows.push(i);
     });
     return { problems, rows, cells };
@@ -585,6 +697,12 @@ class Model {
         for (let j = 0; j < nCat; j++) cat[k * nCat + j] = cells[row].cat[j];
       });
       feeds[CAT] = new this._ort.Tensor('string', cat, [n, nCat]);
+    }
+    const nDt = this.datetime.length;
+    if (nDt) {
+      const dt = new BigInt64Array(n * nDt);
+      rows.forEach((row, k) => dt.set(cells[row].dt, k * nDt));
+      feeds[DT] = new this._ort.Tensor('int64', dt, [n, nDt]);
     }
     const results = await this._session.run(feeds, this._fetch);
     const problems = rows.map(() => []);
@@ -636,6 +754,7 @@ class Model {
 
 module.exports = {
   ArtifactError,
+  NAT,
   FORMAT_VERSION,
   InputError,
   Model,
@@ -643,6 +762,7 @@ module.exports = {
   canonicalJson,
   load,
   manifestDigest,
+  parseIsoDatetime,
   pythonFloatRepr,
   readArtifact,
 };

@@ -4,8 +4,9 @@
  * comparison with the client's answers, and the node:test suite that runs them.
  *
  * Encoding: a float JSON cannot hold is {"$float": "nan" | "inf" | "-inf"}, in
- * records, expected outputs and problem values alike; a column left out of a record
- * is absent from the input.
+ * records, expected outputs and problem values alike; a datetime is
+ * {"$datetime": "<ISO 8601>"}, which decode() keeps as it is (client.js takes it as a
+ * datetime, to the nanosecond); a column left out of a record is absent from the input.
  */
 
 const assert = require('node:assert/strict');
@@ -21,7 +22,8 @@ const GOLDEN_FILE = 'golden.json';
 const FLOAT = '$float';
 const FLOATS = { nan: NaN, inf: Infinity, '-inf': -Infinity };
 
-/** golden.json's JSON values -> JS values (NaN and infinities restored). */
+/** golden.json's JSON values -> JS values (NaN and infinities restored; datetimes kept
+ * as { $datetime: text }, the client's exact form). */
 function decode(value) {
   if (Array.isArray(value)) return value.map(decode);
   if (value !== null && typeof value === 'object') {

@@ -251,9 +251,10 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 def _read_csv(path: Path, model: Model) -> Iterator[dict[str, Any]]:
     """CSV rows as records: numeric columns as float (missing cells NaN), other cells as text
-    (missing cells None). A numeric cell that is not a number is left as text, which the
-    model refuses with its usual message."""
+    (missing cells None), datetime cells parsed from ISO 8601 text. A cell that does not
+    parse is left as text, which the model refuses with its usual message."""
     numeric = set(model.manifest["inputs"]["numeric"])
+    dates = set(model.manifest["inputs"].get("datetime", []))
     fh: TextIO = (
         io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
         if str(path) == "-"
@@ -275,6 +276,8 @@ def _read_csv(path: Path, model: Model) -> Iterator[dict[str, Any]]:
                     record[name] = math.nan if name in numeric else None
                 elif name in numeric:
                     record[name] = _number(text)
+                elif name in dates:
+                    record[name] = _datetime(text)
                 else:
                     record[name] = text
             yield record
@@ -287,6 +290,17 @@ def _number(text: str) -> Any:
         pass
     try:
         return float(text)
+    except ValueError:
+        return text
+
+
+def _datetime(text: str) -> Any:
+    """ISO 8601 text without a zone (up to nanoseconds) as numpy datetime64, else the text
+    (which the model refuses with its usual message)."""
+    import numpy as np
+
+    try:
+        return np.datetime64(text, "ns")
     except ValueError:
         return text
 

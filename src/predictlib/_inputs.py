@@ -1,6 +1,8 @@
 """Turning what callers have (a record, records, a DataFrame, columns) into the
-graph's grouped inputs: ``num`` (float64 [N, n_num], NaN = missing) and ``cat``
-(object array of str [N, n_cat], the manifest's sentinel = missing).
+graph's grouped inputs: ``num`` (float64 [N, n_num], NaN = missing), ``cat``
+(object array of str [N, n_cat], the manifest's sentinel = missing) and, for models
+with datetime columns, ``dt`` (int64 [N, n_dt]: nanoseconds since
+1970-01-01T00:00:00, :data:`NAT` = missing).
 
 Rules (the README's input contract):
 
@@ -10,11 +12,20 @@ Rules (the README's input contract):
 * categorical columns take str; None, NaN, pandas NA are missing. Anything else
   (numbers included) is refused: the original would silently treat it as a category
   never seen in training.
+* datetime columns take naive ``datetime.datetime`` and pandas ``Timestamp`` (to the
+  nanosecond), ``datetime.date`` (midnight, as pandas converts it) and
+  ``numpy.datetime64`` of any unit; None, NaN, NaT and pandas NA are missing. Refused:
+  text (the original parses it with pandas' format inference, which the graph cannot
+  reproduce), numbers, bools, timezone-aware datetimes (the original's calendar fields
+  depend on the time zone and on each step's ``utc=``: give the naive local time the
+  model was trained on), and datetimes outside the datetime64[ns] range (1677-09-21 to
+  2262-04-11), which the ``dt`` input cannot hold.
 * extra columns are ignored, column order does not matter; a missing column is refused.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import numbers
 import operator
@@ -36,8 +47,29 @@ _INT_RANGE = 2**1023
 #: arrow types converted to float64 without a Python loop (nulls become NaN)
 _ARROW_NUMBER = re.compile(r"^(u?int(8|16|32|64)|half_float|float|double)$")
 ValueAt = Callable[[int, str], Any]
-#: the grouped arrays, a way to find a caller's value, and the problems found in the cells
-Adapted = tuple[np.ndarray, np.ndarray, ValueAt, list[Problem]]
+#: the grouped arrays ``num`` and ``cat``, a way to find a caller's value, the problems
+#: found in the cells, and the ``dt`` array (last, so that the first four keep their places)
+Adapted = tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], np.ndarray]
+
+#: a missing datetime in ``dt``: the int64 minimum (numpy's NaT)
+NAT = -(2**63)
+#: the datetimes ``dt`` holds: datetime64[ns]'s range
+NS_MIN, NS_MAX = NAT + 1, 2**63 - 1
+_DATETIME = _dt.datetime
+#: the ``dt`` array of one record of a model without datetime columns (never written to)
+_NO_DATETIMES = np.empty((1, 0), dtype=np.int64)
+_NO_DATETIMES.flags.writeable = False
+_EPOCH = _dt.datetime(1970, 1, 1)
+_EPOCH_DATE = _dt.date(1970, 1, 1)
+_DAY_NS = 86_400 * 10**9
+#: nanoseconds per numpy datetime unit (Y and M are converted to days first);
+#: ps, fs and as are finer: their values are floored to the nanosecond
+_UNIT_NS = {"W": 7 * _DAY_NS, "D": _DAY_NS, "h": 3_600 * 10**9, "m": 60 * 10**9, "s": 10**9}
+_UNIT_NS.update({"ms": 10**6, "us": 10**3, "ns": 1})
+_UNIT_FINER = {"ps": 10**3, "fs": 10**6, "as": 10**9}
+#: arrow types converted to datetime64 without a Python loop (naive timestamps, dates)
+_ARROW_DATETIME = re.compile(r"^(timestamp\[(s|ms|us|ns)\]|date32\[day\]|date64\[ms\])$")
+DATETIME_RANGE = "expected a datetime between 1677-09-21 00:12:43.145224193 and 2262-04-11 23:47:16.854775807"
 
 
 def _is_missing_scalar(value: Any) -> bool:
@@ -56,16 +88,55 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+_AWARE = (
+    "expected a naive datetime (no time zone), as the model was trained on: give the local "
+    "time it was trained with (e.g. value.astimezone(zone).replace(tzinfo=None))"
+)
+
+
+def _unit_ns(dtype: Any) -> tuple[int, int]:
+    """(multiplier, divisor) turning a datetime64 dtype's int64 values into nanoseconds
+    (divisor 0: a unit this does not handle exactly, e.g. ``datetime64[7ps]``)."""
+    unit, count = np.datetime_data(dtype)
+    if unit in _UNIT_FINER:
+        finer = _UNIT_FINER[unit]
+        return 1, finer // count if finer % count == 0 else 0
+    return _UNIT_NS[unit] * count, 1
+
+
+def datetime64_ns(value: np.datetime64) -> int | None:
+    """A numpy datetime64 (not NaT) as int nanoseconds (floored), None outside the ``dt`` range."""
+    if np.datetime_data(value.dtype)[0] in ("Y", "M"):
+        value = value.astype("datetime64[D]")
+    multiplier, divisor = _unit_ns(value.dtype)
+    if divisor == 0:
+        value, multiplier, divisor = value.astype("datetime64[as]"), 1, 10**9
+    ticks = int(value.astype(np.int64))
+    ns = ticks * multiplier if divisor == 1 else ticks // divisor
+    return ns if NS_MIN <= ns <= NS_MAX else None
+
+
+def _naive_ns(value: _dt.datetime) -> int | None:
+    """A naive ``datetime.datetime`` as int nanoseconds, None outside the ``dt`` range."""
+    delta = value - _EPOCH
+    ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    return ns if NS_MIN <= ns <= NS_MAX else None
+
+
 class InputAdapter:
     """Built once per model from its manifest; thread-safe (no mutable state)."""
 
-    def __init__(self, numeric: Sequence[str], categorical: Sequence[str], missing: str) -> None:
+    def __init__(
+        self, numeric: Sequence[str], categorical: Sequence[str], missing: str, datetime: Sequence[str] = ()
+    ) -> None:
         self.numeric = list(numeric)
         self.categorical = list(categorical)
-        self.columns = [*self.numeric, *self.categorical]
+        self.datetime = list(datetime)
+        self.columns = [*self.numeric, *self.categorical, *self.datetime]
         self.missing = missing
         self._get_numeric = _getter(self.numeric)
         self._get_categorical = _getter(self.categorical)
+        self._get_datetime = _getter(self.datetime)
 
     # ------------------------------------------------------------------ values
     def number(self, value: Any, row: int | None, column: str, problems: list[Problem]) -> float:
@@ -103,11 +174,50 @@ class InputAdapter:
         )
         return self.missing
 
+    def moment(self, value: Any, row: int | None, column: str, problems: list[Problem]) -> int:
+        """A datetime cell as int nanoseconds since the epoch (:data:`NAT` when missing)."""
+        ns: int | None
+        if isinstance(value, _dt.datetime):
+            if type(value).__name__ == "NaTType":  # pandas.NaT is a datetime
+                return NAT
+            if value.tzinfo is not None:
+                problems.append(Problem(row, column, value, _AWARE))
+                return NAT
+            to_datetime64 = getattr(value, "to_datetime64", None)
+            # a pandas Timestamp: to the nanosecond, of any range
+            ns = _naive_ns(value) if to_datetime64 is None else datetime64_ns(to_datetime64())
+        elif isinstance(value, _dt.date):
+            ns = (value - _EPOCH_DATE).days * _DAY_NS
+            ns = ns if NS_MIN <= ns <= NS_MAX else None
+        elif isinstance(value, np.datetime64):
+            if np.isnat(value):
+                return NAT
+            ns = datetime64_ns(value)
+        elif not isinstance(value, (bool, np.bool_)) and _is_missing_scalar(value):
+            return NAT
+        else:
+            if isinstance(value, str):
+                expected = (
+                    "expected a datetime, got text (dates given as text are refused: the original "
+                    "parses them with pandas' format inference, which predictlib does not reproduce)"
+                )
+            elif isinstance(value, (bool, np.bool_)):
+                expected = "expected a datetime, got a bool"
+            else:
+                expected = f"expected a datetime, got {_type_name(value)}"
+            problems.append(Problem(row, column, value, expected))
+            return NAT
+        if ns is None:
+            problems.append(Problem(row, column, value, DATETIME_RANGE))
+            return NAT
+        return ns
+
     # ------------------------------------------------------------------ shapes
-    def one(self, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-        """The fast path for one plain record (floats, ints, str, None, NaN): the two [1, n]
-        arrays, or None to send the caller to the checked path (:meth:`from_records`),
-        which handles everything else and names the problems."""
+    def one(self, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The fast path for one plain record (floats, ints, str, None, NaN, naive
+        ``datetime.datetime``): the three [1, n] arrays, or None to send the caller to the
+        checked path (:meth:`from_records`), which handles everything else and names the
+        problems."""
         try:
             nums = self._get_numeric(record)
             cats = self._get_categorical(record)
@@ -127,11 +237,27 @@ class InputAdapter:
                 return None
             cats = tuple(v if type(v) is str else self.missing for v in cats)
         cat = np.array((cats,), dtype=object)
-        return num, cat
+        if not self.datetime:
+            return num, cat, _NO_DATETIMES
+        try:
+            values = self._get_datetime(record)
+        except (KeyError, TypeError):
+            return None
+        moments: list[int | None] = []
+        for value in values:
+            if type(value) is _DATETIME and value.tzinfo is None:
+                moments.append(_naive_ns(value))
+            elif value is None:
+                moments.append(NAT)
+            else:
+                return None
+        if None in moments:  # out of range: the checked path names it
+            return None
+        return num, cat, np.array((moments,), dtype=np.int64)
 
     def record(
         self, record: Mapping[str, Any], row: int | None, problems: list[Problem]
-    ) -> tuple[list[float], list[str]]:
+    ) -> tuple[list[float], list[str], list[int]]:
         get = record.get
         num: list[float] = []
         for column in self.numeric:
@@ -154,12 +280,21 @@ class InputAdapter:
                 cat.append(missing)
             else:
                 cat.append(self.category(value, row, column, problems))
-        return num, cat
+        moments: list[int] = []
+        for column in self.datetime:
+            value = get(column, _ABSENT)
+            if value is _ABSENT:
+                problems.append(Problem(row, column, _NO_VALUE, "required column is missing"))
+                moments.append(NAT)
+            else:
+                moments.append(self.moment(value, row, column, problems))
+        return num, cat, moments
 
     def from_records(self, records: Sequence[Any], single: bool) -> Adapted:
         problems: list[Problem] = []
         nums: list[list[float]] = []
         cats: list[list[str]] = []
+        moments: list[list[int]] = []
         for i, record in enumerate(records):
             row = None if single else i
             if not isinstance(record, Mapping):
@@ -174,16 +309,19 @@ class InputAdapter:
                 record = {}  # a placeholder row, never run
                 nums.append([math.nan] * len(self.numeric))
                 cats.append([self.missing] * len(self.categorical))
+                moments.append([NAT] * len(self.datetime))
                 continue
-            num, cat = self.record(record, row, problems)
+            num, cat, moment = self.record(record, row, problems)
             nums.append(num)
             cats.append(cat)
+            moments.append(moment)
 
         def value_at(row: int, column: str) -> Any:
             return records[row].get(column, _NO_VALUE)
 
         num_array, cat_array = self._arrays(nums, cats, len(records))
-        return num_array, cat_array, value_at, problems
+        dt_array = np.array(moments, dtype=np.int64).reshape(len(records), len(self.datetime))
+        return num_array, cat_array, value_at, problems, dt_array
 
     def from_columns(self, columns: Mapping[str, Any]) -> Adapted:
         """A mapping of column name -> sequence / numpy array (or a DataFrame)."""
@@ -212,12 +350,15 @@ class InputAdapter:
         cat = np.empty((n, len(self.categorical)), dtype=object)
         for j, column in enumerate(self.categorical):
             cat[:, j] = self._categorical_column(data[column], column, problems)
+        moments = np.empty((n, len(self.datetime)), dtype=np.int64)
+        for j, column in enumerate(self.datetime):
+            moments[:, j] = self._datetime_column(data[column], column, problems)
 
         def value_at(row: int, column: str) -> Any:
             values = columns[column]
             return values.iloc[row] if hasattr(values, "iloc") else values[row]
 
-        return num, cat, value_at, problems
+        return num, cat, value_at, problems, moments
 
     def from_arrow(self, table: Any) -> Adapted:
         """A pyarrow Table or RecordBatch (pyarrow is not imported: the object is)."""
@@ -229,6 +370,10 @@ class InputAdapter:
             values = table.column(column)
             if _ARROW_NUMBER.match(str(values.type)):
                 data[column] = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+            elif column in self.datetime and _ARROW_DATETIME.match(str(values.type)):
+                # naive timestamps and dates only: an aware timestamp's to_numpy() is its UTC
+                # time without the zone; those go through to_pylist (and are refused)
+                data[column] = np.asarray(values.to_numpy(zero_copy_only=False))
             else:
                 data[column] = values.to_pylist()
         return self.from_columns(data)
@@ -248,6 +393,20 @@ class InputAdapter:
         out = np.empty(len(values), dtype=object)
         out[:] = [self.category(v, i, column, problems) for i, v in enumerate(_to_list(values))]
         return out
+
+    def _datetime_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
+        fast = _as_datetime_array(values)
+        if fast is not None:
+            moments, bad = fast
+            if bad.any():
+                items = _to_list(values)
+                problems.extend(
+                    Problem(i, column, items[i], DATETIME_RANGE) for i in np.nonzero(bad)[0].tolist()
+                )
+            return moments
+        return np.array(
+            [self.moment(v, i, column, problems) for i, v in enumerate(_to_list(values))], dtype=np.int64
+        )
 
     def _arrays(
         self, nums: list[list[float]], cats: list[list[str]], n: int
@@ -292,6 +451,34 @@ def _as_float_array(values: Any) -> np.ndarray | None:
     if isinstance(values, np.ndarray) and kind in ("i", "u", "f"):
         return values.astype(np.float64)
     return None
+
+
+def _as_datetime_array(values: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """A naive datetime64 array / Series (any unit) as int64 nanoseconds without Python
+    loops, and the mask of the values outside the ``dt`` range; None for other columns."""
+    dtype = getattr(values, "dtype", None)
+    if getattr(dtype, "kind", None) != "M":  # timezone-aware pandas columns are not "M"
+        return None
+    if hasattr(values, "iloc"):
+        values = values.to_numpy()
+    if not isinstance(values, np.ndarray) or values.dtype.kind != "M":
+        return None
+    if np.datetime_data(values.dtype)[0] in ("Y", "M"):
+        values = values.astype("datetime64[D]")
+    multiplier, divisor = _unit_ns(values.dtype)
+    if divisor == 0:
+        return None
+    ticks = values.view(np.int64).reshape(-1)
+    nat = ticks == NAT
+    fine = np.zeros(len(ticks), dtype=bool)
+    if divisor != 1:
+        return np.where(nat, NAT, np.floor_divide(ticks, divisor)), fine
+    if multiplier == 1:
+        return ticks.copy(), fine
+    low, high = -(-NS_MIN // multiplier), NS_MAX // multiplier
+    bad = ~nat & ((ticks < low) | (ticks > high))
+    ns = np.where(nat | bad, NAT, np.where(bad, 0, ticks) * multiplier)
+    return ns.astype(np.int64), bad
 
 
 def _as_string_array(values: Any, missing: str) -> np.ndarray | None:

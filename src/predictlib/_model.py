@@ -53,7 +53,12 @@ class Model:
         self.source = artifact.source
         try:
             inputs = manifest["inputs"]
-            self._adapter = InputAdapter(inputs["numeric"], inputs["categorical"], inputs["missing_category"])
+            self._adapter = InputAdapter(
+                inputs["numeric"],
+                inputs["categorical"],
+                inputs["missing_category"],
+                inputs.get("datetime", []),
+            )
             outputs = manifest["outputs"]
             if self.task == "classification":
                 self.classes: tuple[Any, ...] = tuple(outputs["probabilities"]["classes"])
@@ -78,6 +83,16 @@ class Model:
         self._refusals = len(main) if self._checks else None
         self._has_num = bool(self._adapter.numeric)
         self._has_cat = bool(self._adapter.categorical)
+        self._has_dt = bool(self._adapter.datetime)
+        groups = {
+            g for g, has in (("num", self._has_num), ("cat", self._has_cat), ("dt", self._has_dt)) if has
+        }
+        graph_inputs = {i.name for i in self._session.get_inputs()}
+        if graph_inputs != groups:
+            raise ArtifactError(
+                f"{artifact.source}: the graph's inputs {sorted(graph_inputs)} are not the manifest's "
+                f"column groups {sorted(groups)} (a model of a newer predictlib?)"
+            )
 
     @property
     def manifest(self) -> Mapping[str, Any]:
@@ -131,31 +146,39 @@ class Model:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
     def _run(self, data: Any) -> tuple[list[np.ndarray] | None, bool]:
-        num, cat, value_at, problems, single = self._adapt(data)
+        num, cat, value_at, problems, dt, single = self._adapt(data)
         if problems:
-            self._refuse_with(problems, num, cat, value_at, single)
+            self._refuse_with(problems, num, cat, dt, value_at, single)
         if num.shape[0] == 0:
             return None, single
         try:
-            results = self._session_run(num, cat)
+            results = self._session_run(num, cat, dt)
         except UnicodeEncodeError:
-            self._refuse_with([], num, cat, value_at, single)
+            self._refuse_with([], num, cat, dt, value_at, single)
         if self._refusals is not None and results[self._refusals].any():
             raise InputError(
                 self._refusal_problems(results[self._refusals], np.arange(num.shape[0]), value_at, single)
             )
         return results, single
 
-    def _session_run(self, num: np.ndarray, cat: np.ndarray) -> list[np.ndarray]:
+    def _session_run(self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray) -> list[np.ndarray]:
         feeds = {}
         if self._has_num:
             feeds["num"] = num
         if self._has_cat:
             feeds["cat"] = cat
+        if self._has_dt:
+            feeds["dt"] = dt
         return self._session.run(self._output_names, feeds)  # type: ignore[no-any-return]
 
     def _refuse_with(
-        self, problems: list[Problem], num: np.ndarray, cat: np.ndarray, value_at: ValueAt, single: bool
+        self,
+        problems: list[Problem],
+        num: np.ndarray,
+        cat: np.ndarray,
+        dt: np.ndarray,
+        value_at: ValueAt,
+        single: bool,
     ) -> NoReturn:
         """Raise for ``problems`` found in the cells, plus every refusal of the other rows."""
         bad = {0 if p.row is None else p.row for p in problems}
@@ -164,7 +187,7 @@ class Model:
         if good.size:
             results: list[np.ndarray] | None
             try:
-                results = self._session_run(num[good], cat[good])
+                results = self._session_run(num[good], cat[good], dt[good])
             except UnicodeEncodeError:
                 odd = _unencodable(cat[good])
                 for i, j in odd:
@@ -175,7 +198,7 @@ class Model:
                         )
                     )
                 good = np.delete(good, sorted({i for i, _ in odd}))
-                results = self._session_run(num[good], cat[good]) if good.size else None
+                results = self._session_run(num[good], cat[good], dt[good]) if good.size else None
             if results is not None and self._refusals is not None:
                 problems += self._refusal_problems(results[self._refusals], good, value_at, single)
         problems.sort(key=lambda p: -1 if p.row is None else p.row)
@@ -201,12 +224,13 @@ class Model:
             )
         return problems
 
-    def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], bool]:
+    def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], np.ndarray, bool]:
+        """(num, cat, value_at, problems, dt, single): see :data:`predictlib._inputs.Adapted`."""
         adapter = self._adapter
         if isinstance(data, Mapping):
             fast = adapter.one(data)
             if fast is not None:
-                return fast[0], fast[1], _record_value(data), [], True
+                return fast[0], fast[1], _record_value(data), [], fast[2], True
             if data and all(_is_column(v) for v in data.values()):
                 return (*adapter.from_columns(data), False)
             return (*adapter.from_records([data], single=True), True)

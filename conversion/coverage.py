@@ -1,0 +1,264 @@
+"""The converter coverage table, docs/converters.md.
+
+``python -m conversion.coverage`` (from the repository root, with the dev dependencies)
+writes it from the registries: the frame converters (:func:`conversion.registered_frame_converters`:
+class, family, ``supports``, ``onnx_ops``), the float64 estimator converters
+(:func:`conversion.estimators.registered_estimators`), the feature-engine classes that
+cannot be exported (:mod:`conversion.unsupported`, with the reasons), and the tests
+covering each: the property tests marked ``@covers(...)`` (``tests/converter_harness.COVERAGE``,
+filled by importing the test modules) and, for estimators, the tests that name the class.
+``--check`` exits with status 1 when the file is out of date (tests/test_coverage_table.py
+runs the same comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import inspect
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sklearn.base import BaseEstimator, is_classifier
+
+from . import _registration  # noqa: F401 - registers every converter
+from ._frame import _FRAME_AWARE, registered_frame_converters
+from .estimators import registered_estimators
+from .unsupported import has_converter, registered_not_convertible
+from .wrappers import SUPPORTS as META_SUPPORTS
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+DOC = ROOT / "docs" / "converters.md"
+
+#: feature-engine's public modules, whose classes the table accounts for
+FEATURE_ENGINE_MODULES = (
+    "creation",
+    "datetime",
+    "discretisation",
+    "encoding",
+    "imputation",
+    "outliers",
+    "preprocessing",
+    "scaling",
+    "selection",
+    "text",
+    "timeseries.forecasting",
+    "transformation",
+    "wrappers",
+    "_prediction",
+)
+
+#: the test that refuses every not-convertible class (tests/test_unsupported.py)
+NOT_CONVERTIBLE_TEST = "test_unsupported.test_not_convertible_step_is_refused"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    family: str
+    cells: tuple[str, ...]
+
+
+def import_covering_modules(tests: Path = TESTS) -> list[str]:
+    """Import the test modules that mark property tests with ``@covers`` (filling
+    ``converter_harness.COVERAGE``); return their names."""
+    if str(tests) not in sys.path:
+        sys.path.insert(0, str(tests))
+    names = []
+    for path in sorted(tests.glob("test_*.py")):
+        if "@covers(" in path.read_text(encoding="utf-8"):
+            importlib.import_module(path.stem)
+            names.append(path.stem)
+    return names
+
+
+def property_tests() -> dict[type, list[str]]:
+    """Class -> the ``@covers`` property tests ("module.function"), sorted, no duplicate."""
+    import_covering_modules()
+    harness = importlib.import_module("converter_harness")
+    return {cls: sorted(set(tests)) for cls, tests in harness.COVERAGE.items()}
+
+
+def tests_naming(tests: Path = TESTS) -> dict[str, set[str]]:
+    """Identifier -> the test functions ("module.function") whose decorators or body name
+    it, directly or through a module-level constant (a list of models to parametrize)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(tests.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants: dict[str, set[str]] = {}
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if isinstance(node, ast.AnnAssign):
+                targets = [node.target]
+            value = getattr(node, "value", None)
+            for target in targets:
+                if isinstance(target, ast.Name) and value is not None:
+                    constants[target.id] = _identifiers(value)
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                names = set().union(*(_identifiers(d) for d in node.decorator_list), _identifiers(node))
+                for name in list(names):
+                    names |= constants.get(name, set())
+                for name in names:
+                    found.setdefault(name, set()).add(f"{path.stem}.{node.name}")
+    return found
+
+
+def _identifiers(node: ast.AST) -> set[str]:
+    names = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            names.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            names.add(sub.attr)
+    return names
+
+
+def feature_engine_classes() -> list[type]:
+    """feature-engine's public estimator classes (its Pipeline aside)."""
+    classes: dict[str, type] = {}
+    for name in FEATURE_ENGINE_MODULES:
+        module = importlib.import_module(f"feature_engine.{name}")
+        for attr in getattr(module, "__all__", dir(module)):
+            obj = getattr(module, attr, None)
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
+                classes[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return [classes[k] for k in sorted(classes)]
+
+
+def family(cls: type) -> str:
+    """``feature_engine.creation.math_features`` -> ``creation``."""
+    parts = cls.__module__.split(".")
+    return parts[1].lstrip("_") if parts[0] == "feature_engine" and len(parts) > 1 else parts[0]
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|") or "-"
+
+
+def _code_list(items: Sequence[str]) -> str:
+    return ", ".join(f"`{i}`" for i in items) or "-"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render() -> str:
+    """The text of docs/converters.md."""
+    covered = property_tests()
+    converters = registered_frame_converters()
+    frame_rows = sorted(
+        (
+            family(cls),
+            f"`{cls.__name__}`",
+            f"`{type(conv).__module__}`",
+            conv.supports,
+            _code_list(sorted(conv.onnx_ops)),
+            _code_list(covered.get(cls, [])),
+        )
+        for cls, conv in converters.items()
+    )
+    naming = tests_naming()
+    estimator_rows = sorted(
+        (
+            f"`{cls.__name__}`",
+            "classifier" if is_classifier(cls()) else "regressor",
+            _code_list(sorted(naming.get(cls.__name__, set()))),
+        )
+        for cls in registered_estimators()
+    )
+    meta_rows = sorted(
+        (
+            f"`{cls.__name__}`",
+            cls.__module__.split(".")[0],
+            META_SUPPORTS.get(cls, "-"),
+            _code_list(sorted(set(covered.get(cls, [])) | naming.get(cls.__name__, set()))),
+        )
+        for cls in _FRAME_AWARE
+    )
+    recorded = registered_not_convertible()
+    refused_rows = sorted(
+        (family(cls), f"`{cls.__name__}`", reason, f"`{NOT_CONVERTIBLE_TEST}`")
+        for cls, reason in recorded.items()
+    )
+    missing = [cls for cls in feature_engine_classes() if not has_converter(cls) and cls not in recorded]
+    lines = [
+        "# Converter coverage",
+        "",
+        "<!-- generated by `python -m conversion.coverage`: do not edit by hand -->",
+        "",
+        "Every class predictlib exports, what it supports, the ONNX operators its graph may use,",
+        "and the tests that check the graph against the original (`module.function` under `tests/`).",
+        "A parameter value outside *supported parameters* is refused at export time with an",
+        "`ExportError` naming the step, the class and the reason; rows the original rejects",
+        "are refused by the graph (its `refusals` output).",
+        "",
+        f"## feature-engine transformers ({len(frame_rows)})",
+        "",
+        "Property tests (hypothesis, `@covers`) compare the graph with `transform()` row by row.",
+        "Gather, Concat and Identity are used by every step to move columns and are not listed.",
+        "",
+        *_table(
+            ["family", "class", "converter", "supported parameters", "ONNX operators", "property tests"],
+            frame_rows,
+        ),
+        "",
+        f"## scikit-learn estimators with float64 converters ({len(estimator_rows)})",
+        "",
+        "`conversion/estimators.py` (see docs/estimators.md). Other scikit-learn steps keep",
+        "skl2onnx's own converters.",
+        "",
+        *_table(["class", "kind", "tests"], estimator_rows),
+        "",
+        f"## Meta-estimators and predictors ({len(meta_rows)})",
+        "",
+        "Converted by their own parsers (`conversion/wrappers.py`): their inner steps go through",
+        "the converters above.",
+        "",
+        *_table(["class", "package", "supported parameters", "tests"], meta_rows),
+        "",
+        f"## Not convertible ({len(refused_rows)})",
+        "",
+        "Refused at export, whatever their parameters (`conversion/unsupported.py`).",
+        "",
+        *_table(["family", "class", "reason", "test"], refused_rows),
+        "",
+    ]
+    if missing:
+        lines += [
+            f"## feature-engine classes without a converter ({len(missing)})",
+            "",
+            "Refused at export (no converter yet).",
+            "",
+            *_table(["family", "class"], [(family(c), f"`{c.__name__}`") for c in missing]),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/converters.md is out of date")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        if current != text:
+            print(f"{DOC} is out of date: run python -m conversion.coverage", file=sys.stderr)
+            return 1
+        return 0
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

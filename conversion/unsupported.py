@@ -1,0 +1,102 @@
+"""feature-engine transformers that cannot be exported, and why.
+
+:func:`not_convertible` records a class with the reason it has no graph;
+:func:`check_convertible` (called by the pipeline parser before every step) raises
+:class:`~conversion.ExportError` naming the step, the class and the reason when a
+pipeline holds such a step -- or any feature-engine class that has no converter. The
+recorded classes also get a skl2onnx parser that raises the same error, so a bare
+transformer (not in a pipeline) is refused the same way.
+
+A class recorded here and given a converter elsewhere is convertible: the converter
+wins (:func:`registered_not_convertible` leaves it out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feature_engine.imputation import DropMissingData, RandomSampleImputer
+from feature_engine.text import TextFeatures
+from feature_engine.timeseries.forecasting import ExpandingWindowFeatures, LagFeatures, WindowFeatures
+from skl2onnx import update_registered_converter
+from skl2onnx._supported_operators import sklearn_operator_name_map
+from sklearn.pipeline import Pipeline
+
+from ._frame import _CONVERTERS, _FRAME_AWARE, ExportError, no_converter, shape_calculator, step_label
+
+_REASONS: dict[type, str] = {}
+#: the skl2onnx alias under which a recorded class is registered (its parser refuses)
+_ALIAS = "PredictlibNotConvertible"
+
+
+def not_convertible(cls: type, reason: str) -> type:
+    """Record that ``cls`` cannot be exported, because of ``reason``."""
+    _REASONS[cls] = reason
+    if cls not in sklearn_operator_name_map:
+        update_registered_converter(
+            cls, f"{_ALIAS}{cls.__name__}", shape_calculator, no_converter, parser=_refuse_parser
+        )
+    return cls
+
+
+def has_converter(cls: type) -> bool:
+    """Whether the export knows how to convert ``cls`` (a frame converter, a frame-aware
+    meta-estimator, or any skl2onnx converter other than this module's refusals)."""
+    if cls in _CONVERTERS or cls in _FRAME_AWARE:
+        return True
+    alias = sklearn_operator_name_map.get(cls)
+    return alias is not None and not str(alias).startswith(_ALIAS)
+
+
+def registered_not_convertible() -> dict[type, str]:
+    """The recorded classes (without a converter) -> the reason."""
+    return {cls: reason for cls, reason in _REASONS.items() if not has_converter(cls)}
+
+
+def is_feature_engine(cls: type) -> bool:
+    return cls.__module__.split(".")[0] == "feature_engine"
+
+
+def check_convertible(step: Any) -> None:
+    """Raise :class:`ExportError` for a pipeline step that cannot be exported."""
+    cls = type(step)
+    if isinstance(step, Pipeline) or has_converter(cls):
+        return
+    if cls in _REASONS:
+        raise ExportError(f"{step_label(step)} cannot be exported: {_REASONS[cls]}")
+    if is_feature_engine(cls):
+        raise ExportError(
+            f"{step_label(step)} cannot be exported: predictlib has no converter for feature-engine's "
+            f"{cls.__name__} (see docs/converters.md for the supported transformers)"
+        )
+
+
+def _refuse_parser(scope: Any, model: Any, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
+    check_convertible(model)
+    raise ExportError(f"{step_label(model)} cannot be exported")  # pragma: no cover - check raises
+
+
+_ROWS = "a graph maps each input row to exactly one output row (and each record to one prediction)"
+
+not_convertible(
+    RandomSampleImputer,
+    "it fills missing values with random draws from the training data (numpy's random generator, "
+    "seeded per batch or per row from the seeding variables); no graph reproduces those draws",
+)
+not_convertible(DropMissingData, f"it removes the rows with missing values, and {_ROWS}")
+for _cls, _what in (
+    (LagFeatures, "lagged values (shift)"),
+    (WindowFeatures, "rolling-window statistics"),
+    (ExpandingWindowFeatures, "expanding-window statistics"),
+):
+    not_convertible(
+        _cls,
+        f"it computes {_what} from other rows of the frame; a graph computes each row from that "
+        "row alone (build the time-series features before the pipeline)",
+    )
+not_convertible(
+    TextFeatures,
+    "its features are Unicode regular-expression counts and Python string splitting "
+    "(str.count(r'\\d'), str.split(), sets of lowercased words); ONNX opset 19 has no exact "
+    "equivalent",
+)
