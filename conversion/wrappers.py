@@ -197,6 +197,8 @@ def _same_kind(model: Any, columns: Sequence[Column], variables: Sequence[str], 
 def _new_columns(model: Any, columns: Sequence[Column], variables: Sequence[str]) -> Plan:
     """Plan of the creators: the variables dropped, the new columns appended."""
     inner = model.transformer_
+    if isinstance(inner, PolynomialFeatures) and inner.n_output_features_ == 0:
+        raise _refuse(model, "it creates no column (scikit-learn's transform raises); not exported")
     new = [str(n) for n in inner.get_feature_names_out(model.variables_)]
     kept = [c.name for c in columns if c.name not in set(variables)]
     clash = sorted(set(new) & set(kept))
