@@ -189,15 +189,16 @@ class LogTransformerConverter(FrameConverter):
         variables = list(model.variables_)
         x = ctx.gather(variables)
         refuse_nan_and_inf(ctx, variables, x)
-        ctx.refuse_if(
-            variables,
-            ctx.node("LessOrEqual", [x, ctx.const(0.0)]),
-            "zero or negative value, the logarithm needs values > 0",
-        )
-        if model.base == "e":
-            ctx.node("Log", [x], ctx.y())
-        else:
-            ctx.node("Div", [ctx.node("Log", [x]), ctx.const(math.log(10.0))], ctx.y())
+        _logarithm(ctx, model, variables, x, "zero or negative value, the logarithm needs values > 0")
+
+
+def _logarithm(ctx: StepContext, model: Any, variables: Sequence[str], x: str, reason: str) -> None:
+    """Refuse values <= 0 in ``x``, write its logarithm (natural for base "e", else base 10)."""
+    ctx.refuse_if(variables, ctx.node("LessOrEqual", [x, ctx.const(0.0)]), reason)
+    if model.base == "e":
+        ctx.node("Log", [x], ctx.y())
+    else:
+        ctx.node("Div", [ctx.node("Log", [x]), ctx.const(math.log(10.0))], ctx.y())
 
 
 @frame_converter
@@ -223,15 +224,13 @@ class LogCpTransformerConverter(FrameConverter):
         x = ctx.gather(variables)
         refuse_nan_and_inf(ctx, variables, x)
         shifted = ctx.node("Add", [x, ctx.row(self.constants(model), NUM)])
-        ctx.refuse_if(
+        _logarithm(
+            ctx,
+            model,
             variables,
-            ctx.node("LessOrEqual", [shifted, ctx.const(0.0)]),
+            shifted,
             "zero or negative value after adding the constant C, the logarithm needs x + C > 0",
         )
-        if model.base == "e":
-            ctx.node("Log", [shifted], ctx.y())
-        else:
-            ctx.node("Div", [ctx.node("Log", [shifted]), ctx.const(math.log(10.0))], ctx.y())
 
 
 @frame_converter
