@@ -74,16 +74,11 @@ def floor_latency(calls: int = CALLS) -> dict[str, Any]:
     return latency(lambda f: session.run(names, f), [feeds], calls=calls, warmup=WARMUP)
 
 
-def grouped_floor_latency(n_num: int, n_cat: int, calls: int = CALLS) -> dict[str, Any]:
-    """Identity on predictlib's two grouped inputs (float64 [1, n_num], string [1, n_cat])."""
-    spec = []
-    feeds: dict[str, np.ndarray] = {}
-    if n_num:
-        spec.append(("num", TensorProto.DOUBLE, n_num))
-        feeds["num"] = np.zeros((1, n_num), dtype=np.float64)
-    if n_cat:
-        spec.append(("cat", TensorProto.STRING, n_cat))
-        feeds["cat"] = np.full((1, n_cat), "x", dtype=object)
+def grouped_floor_latency(example: dict[str, np.ndarray], calls: int = CALLS) -> dict[str, Any]:
+    """Identity on inputs shaped like the model's (one row of each of ``example``'s arrays)."""
+    types = {np.dtype(np.float64): TensorProto.DOUBLE, np.dtype(np.int64): TensorProto.INT64}
+    spec = [(name, types.get(a.dtype, TensorProto.STRING), a.shape[1]) for name, a in example.items()]
+    feeds = {name: a[:1].copy() for name, a in example.items()}
     session = ort.InferenceSession(
         identity_model(spec),
         sess_options=predictlib.default_session_options(),
@@ -103,21 +98,26 @@ def feeds_from_record(manifest: Any, input_names: Sequence[str], record: dict[st
             [[math.nan if record[c] is None else float(record[c]) for c in inputs["numeric"]]],
             dtype=np.float64,
         )
+    texts = [record[c] if isinstance(record[c], str) else missing for c in inputs["categorical"]]
     if "cat" in input_names:
-        feeds["cat"] = np.array(
-            [[record[c] if isinstance(record[c], str) else missing for c in inputs["categorical"]]],
-            dtype=object,
-        )
+        feeds["cat"] = np.array([texts], dtype=object)
+    if "cat_ids" in input_names:  # the graph the Python runtime runs (manifest inputs.category_ids)
+        vocabulary = inputs["category_ids"]["vocabulary"]
+        index = {t: k for k, t in enumerate(vocabulary)}
+        feeds["cat_ids"] = np.array([[index.get(t, len(vocabulary)) for t in texts]], dtype=np.int64)
     return feeds
 
 
 def session_for(folder: Path, **options: Any) -> ort.InferenceSession:
+    """A session on the graph predictlib runs: ``model.ids.onnx`` when the artifact has
+    one (it takes category ids), else ``model.onnx``."""
     so = predictlib.default_session_options()
     for key, value in options.items():
         setattr(so, key, value)
-    return ort.InferenceSession(
-        (folder / "model.onnx").read_bytes(), sess_options=so, providers=["CPUExecutionProvider"]
-    )
+    graph = folder / "model.ids.onnx"
+    if not graph.is_file():
+        graph = folder / "model.onnx"
+    return ort.InferenceSession(graph.read_bytes(), sess_options=so, providers=["CPUExecutionProvider"])
 
 
 def stack(feeds_list: Sequence[dict[str, Any]], rows: int) -> dict[str, Any]:
@@ -217,11 +217,7 @@ def profile_single_row(
     )
     stages["outputs"] = _time_outputs(model, results, wanted)
     stages["onnxruntime_floor"] = floor_latency(calls)
-    stages["onnxruntime_floor_grouped"] = grouped_floor_latency(
-        feeds[0]["num"].shape[1] if "num" in feeds[0] else 0,
-        feeds[0]["cat"].shape[1] if "cat" in feeds[0] else 0,
-        calls,
-    )
+    stages["onnxruntime_floor_grouped"] = grouped_floor_latency(feeds[0], calls)
     p50 = {k: v.get("p50_us") for k, v in stages.items()}
     stages["python_side"] = {"p50_us": p50["predict"] - p50["session_run"]}
     stages["graph_above_floor"] = {"p50_us": p50["session_run"] - p50["onnxruntime_floor_grouped"]}

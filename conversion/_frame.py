@@ -128,6 +128,8 @@ class ExportState:
 
     tensors: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    #: the number of checks (columns) of each refusal tensor, in the order of ``tensors``
+    widths: list[int] = field(default_factory=list)
 
 
 _STATE: contextvars.ContextVar[ExportState | None] = contextvars.ContextVar(
@@ -361,6 +363,7 @@ def refuse_if_matrix(
     if state is None:
         return
     state.tensors.append(condition)
+    state.widths.append(len(columns))
     state.checks.extend(Check(c, step, transformer, reason) for c in columns)
 
 
@@ -445,8 +448,9 @@ def frame_converter(cls: type[FrameConverter]) -> type[FrameConverter]:
     return cls
 
 
-#: operators any frame step may use to move columns around (gather, concatenate, rename)
-PLUMBING_OPS = frozenset({"Gather", "Concat", "Identity"})
+#: operators any frame step may use to move columns around (gather, concatenate, rename);
+#: conversion.simplify turns column Gathers into ArrayFeatureExtractor
+PLUMBING_OPS = frozenset({"Gather", "Concat", "Identity", "ArrayFeatureExtractor"})
 
 
 def registered_frame_converters() -> dict[type, FrameConverter]:

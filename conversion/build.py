@@ -17,6 +17,7 @@ from typing import Any
 
 import predictlib
 from models.train import Trained, model_names, train
+from predictlib._artifact import IDS_MODEL_FILE, MANIFEST_FILE, MODEL_FILE
 
 from . import tolerances
 from .export import Exported, export_pipeline, infer_columns
@@ -28,10 +29,20 @@ from .release import check_release
 from .verify import EquivalenceError, compare, generate_records, records_from_frame
 
 
-def _write_artifact(folder: Path, model_bytes: bytes, manifest: dict[str, Any]) -> None:
+def graph_files(exported: Exported) -> dict[str, bytes]:
+    """The artifact's graph files: model.onnx, and model.ids.onnx when the graph is fused."""
+    graphs = {MODEL_FILE: exported.model.SerializeToString(deterministic=True)}
+    if exported.ids_model is not None:
+        graphs[IDS_MODEL_FILE] = exported.ids_model.SerializeToString(deterministic=True)
+    return graphs
+
+
+def _write_artifact(folder: Path, graphs: dict[str, bytes], manifest: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.onnx").write_bytes(model_bytes)
-    (folder / "manifest.json").write_bytes(dumps(manifest))
+    (folder / IDS_MODEL_FILE).unlink(missing_ok=True)
+    for name, data in graphs.items():
+        (folder / name).write_bytes(data)
+    (folder / MANIFEST_FILE).write_bytes(dumps(manifest))
 
 
 def verify(trained: Trained, folder: Path, columns: Any, log: Any = print) -> dict[str, Any]:
@@ -81,7 +92,8 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
     log(f"{name}: trained, held-out {', '.join(f'{k}={v:.4g}' for k, v in trained.metrics.items())}")
     columns = infer_columns(trained.X_train)
     exported = export_pipeline(trained.model, columns, name=name)
-    model_bytes = exported.model.SerializeToString(deterministic=True)
+    graphs = graph_files(exported)
+    model_bytes = graphs[MODEL_FILE]
     cfg = trained.config
     training = {
         "data_sha256": trained.data_sha256,
@@ -102,8 +114,17 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
         equivalence=None,
     )
     folder = artifacts / name
-    _write_artifact(folder, model_bytes, manifest)
-    log(f"{name}: exported {len(exported.model.graph.node)} nodes, {len(exported.checks)} refusal checks")
+    _write_artifact(folder, graphs, manifest)
+    fused = exported.fusion
+    log(
+        f"{name}: exported {len(exported.model.graph.node)} nodes, {len(exported.checks)} refusal checks"
+        + (
+            f"; categorical part fused ({fused.nodes_removed} nodes -> {fused.nodes_added}, "
+            f"{len(fused.vocabulary)} texts, {fused.checks_dropped} checks that cannot fire dropped)"
+            if fused
+            else ""
+        )
+    )
     manifest["equivalence"] = verify(trained, folder, columns, log)
     # -- for other languages and mobile (docs/embedding.md): golden vectors, ORT-format model
     write_golden(trained, predictlib.load(folder), folder, columns, int(cfg["training"]["seed"]))
@@ -111,7 +132,7 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
     manifest["files"][ORT_FILE].update(ort_details(), verification=verify_ort(folder, manifest, log))
     # --
     manifest["release"] = check_release(name, cfg["model"]["version"], folder, cfg, log)
-    _write_artifact(folder, model_bytes, seal(manifest))
+    _write_artifact(folder, graphs, seal(manifest))
     # the sealed artifact loads and gives the verified answers
     final = compare(trained.model, predictlib.load(folder), records_from_frame(trained.X_test), columns)
     if final.failures:
@@ -120,8 +141,8 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
         name,
         cfg["model"]["version"],
         {
-            "model.onnx": model_bytes,
-            "manifest.json": dumps(manifest),
+            **graphs,
+            MANIFEST_FILE: dumps(manifest),
             **{file: (folder / file).read_bytes() for file in manifest["files"]},
         },
         dist,

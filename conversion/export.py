@@ -45,6 +45,8 @@ from ._frame import (
     shape_calculator,
 )
 from .estimators import finalize_ml_opset
+from .fuse import Fusion, fuse_categorical, ids_variant
+from .simplify import simplify
 
 #: IR version of the written models (onnxruntime 1.17+ loads IR <= 9).
 IR_VERSION = 9
@@ -62,6 +64,10 @@ class Exported:
     output_columns: dict[str, list[str]] = field(default_factory=dict)
     #: for task "classification": the class labels, in the order of ``probabilities``
     classes: list[Any] = field(default_factory=list)
+    #: what the fusion of the categorical part did (None: not fused, see conversion.fuse)
+    fusion: Fusion | None = None
+    #: for a fused graph: the same graph taking category ids (``cat_ids``) instead of texts
+    ids_model: ModelProto | None = None
 
     @property
     def numeric(self) -> list[str]:
@@ -139,7 +145,14 @@ def infer_columns(frame: Any) -> list[Column]:
     return columns
 
 
-def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predictlib") -> Exported:
+def export_pipeline(
+    model: Any,
+    columns: Sequence[Column],
+    *,
+    name: str = "predictlib",
+    fuse: bool = True,
+    clean_up: bool = True,
+) -> Exported:
     """Convert fitted ``model`` (whose input columns are ``columns``) to one graph.
 
     ``model`` is a regressor (outputs ``prediction``), a classifier (outputs ``label``
@@ -147,6 +160,12 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
     a transformer / pipeline of transformers (outputs ``num_out`` and ``cat_out``, the
     final frame's numeric and string columns, listed in :attr:`Exported.output_columns`;
     ``dt_out`` too when datetime columns reach the end).
+
+    ``fuse``: replace the categorical part by table lookups when it can be done
+    exactly (:mod:`conversion.fuse`); the graph then also has an ids variant
+    (:attr:`Exported.ids_model`). ``clean_up``: the graph clean-ups of
+    :mod:`conversion.simplify`. Both only make the graph faster; tests export without
+    them to check that.
     """
     task = _task(model)
     classes = _classes(model) if task == "classification" else []
@@ -165,6 +184,7 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
     with exporting() as state:
         onx = convert_sklearn(whole, name=name, initial_types=initial_types, target_opset=TARGET_OPSET)
     finalize_ml_opset(onx)  # float64 trees: ai.onnx.ml opset 5's TreeEnsemble
+    fusion = fuse_categorical(onx, state) if fuse else None
     graph = onx.graph
     output_columns: dict[str, list[str]] = {}
     if task == "regression":
@@ -201,11 +221,14 @@ def export_pipeline(model: Any, columns: Sequence[Column], *, name: str = "predi
             helper.make_tensor_value_info("refusals", onnx.TensorProto.BOOL, [None, len(state.checks)])
         )
     onx.ir_version = IR_VERSION
+    if clean_up:
+        simplify(onx)
     onx.producer_name = "predictlib"
     onx.producer_version = ""
     onx.doc_string = f"predictlib graph; missing categories are {MISSING!r}"
     onnx.checker.check_model(onx, full_check=True)
-    return Exported(onx, columns, list(state.checks), task, output_columns, classes)
+    ids_model = ids_variant(onx, len(categorical)) if fusion is not None else None
+    return Exported(onx, columns, list(state.checks), task, output_columns, classes, fusion, ids_model)
 
 
 def _classes(model: Any) -> list[Any]:

@@ -9,9 +9,9 @@ import platform
 from importlib import metadata
 from typing import Any
 
-from predictlib._artifact import FORMAT_VERSION, MODEL_FILE, manifest_digest
+from predictlib._artifact import FORMAT_VERSION, IDS_MODEL_FILE, MODEL_FILE, manifest_digest
 
-from ._frame import MISSING, TARGET_OPSET
+from ._frame import MISSING
 from .export import Exported
 
 #: the runtime versions that read this manifest format
@@ -63,7 +63,7 @@ def make_manifest(
         "artifact": {
             "file": MODEL_FILE,
             "size": len(model_bytes),
-            "opset": dict(TARGET_OPSET),
+            "opset": {o.domain or "": o.version for o in exported.model.opset_import},
             "ir_version": exported.model.ir_version,
         },
         "inputs": _inputs(exported, rules),
@@ -83,6 +83,9 @@ def make_manifest(
         "build": build_versions(),
         "integrity": {"model_sha256": hashlib.sha256(model_bytes).hexdigest()},
     }
+    if exported.ids_model is not None:
+        ids_bytes = exported.ids_model.SerializeToString(deterministic=True)
+        manifest["integrity"]["ids_model_sha256"] = hashlib.sha256(ids_bytes).hexdigest()
     return seal(manifest)
 
 
@@ -93,7 +96,13 @@ _KINDS = {"num": ("number", "num"), "str": ("category", "cat"), "dt": ("datetime
 def _inputs(exported: Exported, rules: dict[str, list[str]]) -> dict[str, Any]:
     """The manifest's ``inputs``; ``datetime`` (the columns of the int64 graph input
     ``dt``: nanoseconds since 1970-01-01T00:00:00, missing = the int64 minimum) only
-    when the model has datetime columns, so manifests without them do not change."""
+    when the model has datetime columns, so manifests without them do not change.
+
+    ``category_ids`` (fused graphs, see :mod:`conversion.fuse`): the graph in ``file``
+    is ``model.onnx`` with the int64 input ``cat_ids`` instead of ``cat``: cell
+    ``[i, j]`` holds the index of the cell's text in ``vocabulary`` (the missing-value
+    sentinel included), or ``len(vocabulary)`` for any other text. The Python runtime
+    feeds it; other languages may feed either graph."""
     groups = {"num": exported.numeric, "cat": exported.categorical, "dt": exported.datetime}
     inputs: dict[str, Any] = {
         "numeric": exported.numeric,
@@ -102,6 +111,12 @@ def _inputs(exported: Exported, rules: dict[str, list[str]]) -> dict[str, Any]:
     }
     if exported.datetime:
         inputs["datetime"] = exported.datetime
+    if exported.fusion is not None and exported.ids_model is not None:
+        inputs["category_ids"] = {
+            "file": IDS_MODEL_FILE,
+            "input": "cat_ids",
+            "vocabulary": list(exported.fusion.vocabulary),
+        }
     inputs["columns"] = [
         {
             "name": c.name,

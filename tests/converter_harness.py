@@ -45,6 +45,7 @@ from conversion import (
     tolerances,
 )
 from conversion._frame import PLUMBING_OPS
+from conversion.fuse import FUSION_OPS
 
 # --------------------------------------------------------------------------- settings
 
@@ -624,6 +625,8 @@ def check_declared_ops(model: Any, exported: Exported) -> None:
     """The graph keeps to the ONNX operators its converters declare (``onnx_ops``)."""
     converters = registered_frame_converters()
     declared = set(PLUMBING_OPS)
+    if exported.fusion is not None:
+        declared |= FUSION_OPS
     for step in _steps(model):
         if type(step) in converters:
             declared |= converters[type(step)].onnx_ops

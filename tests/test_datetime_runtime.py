@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 
 import predictlib
 from conversion import golden, tolerances
-from conversion.build import verify
+from conversion.build import graph_files, verify
 from conversion.export import export_pipeline, infer_columns
 from conversion.manifest import dumps, files_section, make_manifest, seal
 from conversion.mobile import ORT_FILE, ort_details, verify_ort, write_ort
@@ -103,7 +103,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     trained = Trained("dt_demo", CONFIG, pipe, X, X_test, y, y_test, "0" * 64, 500, {"r2": 0.0})
     columns = infer_columns(X)
     exported = export_pipeline(pipe, columns, name="dt_demo")
-    model_bytes = exported.model.SerializeToString(deterministic=True)
+    graphs = graph_files(exported)
+    model_bytes = graphs["model.onnx"]
     training = {
         "data_sha256": "0" * 64,
         "rows": 500,
@@ -125,7 +126,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     folder.mkdir()
 
     def write(m: dict[str, Any]) -> None:
-        (folder / "model.onnx").write_bytes(model_bytes)
+        for name, data in graphs.items():
+            (folder / name).write_bytes(data)
         (folder / "manifest.json").write_bytes(dumps(m))
 
     write(manifest)
@@ -376,9 +378,10 @@ def test_a_graph_without_the_manifests_groups_is_refused(built: Built, tmp_path:
     folder = tmp_path / "edited"
     folder.mkdir()
     shutil.copy(built.folder / "model.onnx", folder / "model.onnx")
+    shutil.copy(built.folder / "model.ids.onnx", folder / "model.ids.onnx")
     (folder / "manifest.json").write_bytes(dumps(seal(manifest)))
     with pytest.raises(
-        predictlib.ArtifactError, match=r"inputs \['cat', 'dt', 'num'\] are not the manifest's"
+        predictlib.ArtifactError, match=r"inputs \['cat_ids', 'dt', 'num'\] are not the manifest's"
     ):
         predictlib.load(folder)
 

@@ -37,7 +37,7 @@ def original(built: Built, rows: list[dict[str, Any]]) -> np.ndarray:
 
 def test_model_attributes(model: predictlib.Model, house_prices: Built) -> None:
     assert model.name == "house_prices"
-    assert model.version == "1.0.0"
+    assert model.version == house_prices.trained.config["model"]["version"]
     assert model.task == "regression"
     assert model.manifest["name"] == "house_prices"
     assert set(model.columns) == {c.name for c in house_prices.exported.columns}
@@ -277,3 +277,96 @@ def test_runtime_imports_no_build_time_package(house_prices: Built, records: lis
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------ the ids graph (model.ids.onnx)
+
+
+def test_the_runtime_runs_the_ids_graph(model: predictlib.Model, house_prices: Built) -> None:
+    spec = model.manifest["inputs"]["category_ids"]
+    assert spec["file"] == "model.ids.onnx" and (house_prices.folder / "model.ids.onnx").is_file()
+    assert [i.name for i in model._session.get_inputs()] == ["num", "cat_ids"]
+
+
+def test_tampered_ids_graph_is_refused(house_prices: Built, tmp_path: Path) -> None:
+    folder = copy_artifact(house_prices, tmp_path)
+    data = bytearray((folder / "model.ids.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.ids.onnx").write_bytes(bytes(data))
+    with pytest.raises(predictlib.ArtifactError, match=r"model.ids.onnx does not match its manifest"):
+        predictlib.load(folder)
+    (folder / "model.ids.onnx").unlink()
+    with pytest.raises(predictlib.ArtifactError, match="cannot read"):
+        predictlib.load(folder)
+
+
+def test_a_manifest_without_category_ids_runs_model_onnx_on_texts(
+    house_prices: Built, records: list, tmp_path: Path
+) -> None:
+    """What an artifact of an earlier build (or a runtime ignoring the ids graph) does:
+    the same answers and the same refusals from the texts."""
+    from conversion.manifest import dumps, seal
+
+    folder = copy_artifact(house_prices, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["inputs"]["category_ids"]
+    del manifest["integrity"]["ids_model_sha256"]
+    (folder / "manifest.json").write_bytes(dumps(seal(manifest)))
+    texts = predictlib.load(folder)
+    assert [i.name for i in texts._session.get_inputs()] == ["num", "cat"]
+    ids = predictlib.load(house_prices.folder)
+    np.testing.assert_array_equal(texts.predict(records), ids.predict(records))
+    bad = [dict(records[0], Neighborhood="Atlantis", LotArea=-5.0), records[1]]
+    with pytest.raises(predictlib.InputError) as from_texts:
+        texts.predict(bad)
+    with pytest.raises(predictlib.InputError) as from_ids:
+        ids.predict(bad)
+    assert [str(p) for p in from_texts.value.problems] == [str(p) for p in from_ids.value.problems]
+
+
+def test_a_large_frame_runs_by_chunks_with_every_problem_named(
+    house_prices: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import predictlib._model as runtime_model
+
+    monkeypatch.setattr(runtime_model, "RUN_CHUNK", 64)
+    model = predictlib.load(house_prices.folder, batch_threads=2)
+    frame = pd.concat([house_prices.trained.X_test] * 2, ignore_index=True).iloc[:500].copy()
+    whole = predictlib.load(house_prices.folder, batch_threads=1)
+    monkeypatch.setattr(runtime_model, "RUN_CHUNK", 10_000)
+    expected = whole.predict(frame)
+    monkeypatch.setattr(runtime_model, "RUN_CHUNK", 64)
+    np.testing.assert_array_equal(model.predict(frame), expected)
+    frame.loc[3, "LotArea"] = -1.0  # first chunk: the log step refuses it
+    frame["Neighborhood"] = frame["Neighborhood"].astype(object)
+    frame.loc[200, "Neighborhood"] = 12  # a number in a categorical column: the adapter refuses it
+    frame["GrLivArea"] = frame["GrLivArea"].astype(np.float64)
+    frame.loc[499, "GrLivArea"] = np.inf  # last chunk
+    with pytest.raises(predictlib.InputError) as caught:
+        model.predict(frame)
+    rows = sorted({p.row for p in caught.value.problems})
+    assert rows == [3, 200, 499]
+    assert {(p.row, p.column) for p in caught.value.problems} >= {
+        (3, "LotArea"),
+        (200, "Neighborhood"),
+        (499, "GrLivArea"),
+    }
+    assert len(frame) == 500 and frame.loc[3, "LotArea"] == -1.0  # the caller's frame is untouched
+
+
+def test_batch_threads_must_be_positive(house_prices: Built) -> None:
+    with pytest.raises(predictlib.PredictlibError, match="batch_threads"):
+        predictlib.load(house_prices.folder, batch_threads=0)
+
+
+def test_a_record_with_every_category_missing_is_imputed(built_models: dict[str, Built]) -> None:
+    """Regression: the single-record fast path once passed None / NaN objects to the
+    string tensor when *every* categorical value was missing, and onnxruntime read
+    them as the texts 'None' / 'nan' (an unseen category): a silently wrong answer."""
+    penguins = built_models["penguins"]
+    model = predictlib.load(penguins.folder)
+    record = penguins.trained.X_test.iloc[0].to_dict()
+    for missing in (None, float("nan")):
+        row = {**record, **{c: missing for c in penguins.exported.categorical}}
+        expected = penguins.trained.model.predict_proba(reference_frame([row], penguins.exported.columns))[0]
+        np.testing.assert_allclose(model.predict_proba(row), expected, rtol=1e-12)

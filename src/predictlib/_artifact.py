@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,8 @@ from ._errors import ArtifactError, ModelNotFoundError
 FORMAT_VERSION = 1
 ENTRY_POINT_GROUP = "predictlib.models"
 MODEL_FILE = "model.onnx"
+#: the graph taking category ids (``manifest.inputs.category_ids``), when the build made one
+IDS_MODEL_FILE = "model.ids.onnx"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -31,6 +34,8 @@ class Artifact:
     manifest: dict[str, Any]
     model: bytes
     source: str
+    #: the graph taking category ids instead of texts (None: the model has none)
+    ids_model: bytes | None = None
 
 
 def canonical_json(data: Any) -> bytes:
@@ -87,15 +92,39 @@ def check_artifact(manifest: dict[str, Any], model: bytes, source: str) -> None:
             raise ArtifactError(f"{source}: the manifest has no '{key}'")
 
 
-def _read_folder(path: Path) -> Artifact:
+def _ids_model(manifest: dict[str, Any], read: Callable[[str], bytes], source: str) -> bytes | None:
+    """The graph taking category ids, when the manifest declares one (checked like model.onnx)."""
+    inputs = manifest["inputs"]
+    spec = inputs.get("category_ids") if isinstance(inputs, dict) else None
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or spec.get("file") != IDS_MODEL_FILE:
+        raise ArtifactError(f"{source}: the manifest's inputs.category_ids is malformed")
+    data = read(IDS_MODEL_FILE)
+    actual = hashlib.sha256(data).hexdigest()
+    expected = manifest["integrity"].get("ids_model_sha256")
+    if actual != expected:
+        raise ArtifactError(
+            f"{source}: {IDS_MODEL_FILE} does not match its manifest (sha256 {actual}, "
+            f"expected {expected}): the file is damaged or was replaced"
+        )
+    return data
+
+
+def _load(read: Callable[[str], bytes], source: str, what: str) -> Artifact:
+    """Read and check an artifact through ``read`` (file name -> bytes)."""
     try:
-        raw = (path / MANIFEST_FILE).read_bytes()
-        model = (path / MODEL_FILE).read_bytes()
-    except OSError as exc:
-        raise ArtifactError(f"{path}: cannot read the artifact ({exc})") from None
-    manifest = _parse_manifest(raw, str(path))
-    check_artifact(manifest, model, str(path))
-    return Artifact(manifest, model, str(path))
+        manifest = _parse_manifest(read(MANIFEST_FILE), source)
+        model = read(MODEL_FILE)
+        check_artifact(manifest, model, source)
+        ids_model = _ids_model(manifest, read, source)
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"{source}: cannot read {what} ({exc})") from None
+    return Artifact(manifest, model, source, ids_model)
+
+
+def _read_folder(path: Path) -> Artifact:
+    return _load(lambda name: (path / name).read_bytes(), str(path), "the artifact")
 
 
 def _read_wheel(path: Path) -> Artifact:
@@ -106,13 +135,9 @@ def _read_wheel(path: Path) -> Artifact:
             if len(manifests) != 1:
                 raise ArtifactError(f"{path}: not a predictlib model wheel (no single */{MANIFEST_FILE})")
             folder = manifests[0].rsplit("/", 1)[0]
-            raw = wheel.read(manifests[0])
-            model = wheel.read(f"{folder}/{MODEL_FILE}")
-    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            return _load(lambda name: wheel.read(f"{folder}/{name}"), str(path), "the model wheel")
+    except (OSError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"{path}: cannot read the model wheel ({exc})") from None
-    manifest = _parse_manifest(raw, str(path))
-    check_artifact(manifest, model, str(path))
-    return Artifact(manifest, model, str(path))
 
 
 def installed() -> dict[str, metadata.EntryPoint]:
@@ -126,16 +151,12 @@ def _read_installed(ep: metadata.EntryPoint) -> Artifact:
         raise ArtifactError(f"model '{ep.name}': its entry point has no distribution")
     folder = ep.value.strip()
     source = f"{dist.metadata['Name']} {dist.version} (model '{ep.name}')"
-    try:
-        raw = Path(str(dist.locate_file(f"{folder}/{MANIFEST_FILE}"))).read_bytes()
-        model = Path(str(dist.locate_file(f"{folder}/{MODEL_FILE}"))).read_bytes()
-    except OSError as exc:
-        raise ArtifactError(f"{source}: cannot read the artifact ({exc})") from None
-    manifest = _parse_manifest(raw, source)
-    check_artifact(manifest, model, source)
-    if manifest["name"] != ep.name:
-        raise ArtifactError(f"{source}: the manifest names model '{manifest['name']}'")
-    return Artifact(manifest, model, source)
+    artifact = _load(
+        lambda name: Path(str(dist.locate_file(f"{folder}/{name}"))).read_bytes(), source, "the artifact"
+    )
+    if artifact.manifest["name"] != ep.name:
+        raise ArtifactError(f"{source}: the manifest names model '{artifact.manifest['name']}'")
+    return artifact
 
 
 def read_artifact(model: str | os.PathLike[str]) -> Artifact:

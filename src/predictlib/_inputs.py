@@ -36,17 +36,22 @@ from typing import Any
 import numpy as np
 
 from ._errors import _NO_VALUE, InputError, Problem
+from ._ids import CategoryIds
 
 _ABSENT = object()
 _NONE_TYPE = type(None)
 #: value types the single-record fast path takes as they are
 _PLAIN_NUMBERS = frozenset({float, int, _NONE_TYPE})
 _PLAIN_TEXT = frozenset({str, _NONE_TYPE, float})  # float: NaN only
+_TEXT_ONLY = {str}
 #: ints inside it convert to float64 without overflow (the rest take the checked path)
 _INT_RANGE = 2**1023
 #: arrow types converted to float64 without a Python loop (nulls become NaN)
 _ARROW_NUMBER = re.compile(r"^(u?int(8|16|32|64)|half_float|float|double)$")
 ValueAt = Callable[[int, str], Any]
+#: text that cannot enter a string tensor; the original pipeline fails on it too
+#: (pandas cannot store it as a string)
+NOT_UNICODE = "text that is not valid Unicode (a lone surrogate), which the original pipeline cannot process"
 #: the grouped arrays ``num`` and ``cat``, a way to find a caller's value, the problems
 #: found in the cells, and the ``dt`` array (last, so that the first four keep their places)
 Adapted = tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], np.ndarray]
@@ -127,8 +132,15 @@ class InputAdapter:
     """Built once per model from its manifest; thread-safe (no mutable state)."""
 
     def __init__(
-        self, numeric: Sequence[str], categorical: Sequence[str], missing: str, datetime: Sequence[str] = ()
+        self,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        missing: str,
+        datetime: Sequence[str] = (),
+        ids: CategoryIds | None = None,
     ) -> None:
+        #: when given, ``cat`` holds the categories' ids (int64), not their texts
+        self.ids = ids
         self.numeric = list(numeric)
         self.categorical = list(categorical)
         self.datetime = list(datetime)
@@ -225,18 +237,23 @@ class InputAdapter:
             return None
         if not set(map(type, nums)) <= _PLAIN_NUMBERS:
             return None
-        cat_types = set(map(type, cats))
-        if not cat_types <= _PLAIN_TEXT or self.missing in cats:
-            return None
         try:
             num = np.array((nums,), dtype=np.float64)  # None -> NaN
         except OverflowError:  # an int beyond float64
             return None
-        if len(cat_types) > 1:  # None or NaN (missing), or a number (refused by the checked path)
-            if float in cat_types and any(type(v) is float and v == v for v in cats):
+        if self.ids is not None:
+            cat = self.ids.row(cats)
+            if cat is None:  # not a text or missing value: the checked path names it
                 return None
-            cats = tuple(v if type(v) is str else self.missing for v in cats)
-        cat = np.array((cats,), dtype=object)
+        else:
+            cat_types = set(map(type, cats))
+            if not cat_types <= _PLAIN_TEXT or self.missing in cats:
+                return None
+            if cat_types != _TEXT_ONLY:  # None or NaN (missing), or a number (refused by the checked path)
+                if float in cat_types and any(type(v) is float and v == v for v in cats):
+                    return None
+                cats = tuple(v if type(v) is str else self.missing for v in cats)
+            cat = np.array((cats,), dtype=object)
         if not self.datetime:
             return num, cat, _NO_DATETIMES
         try:
@@ -320,6 +337,14 @@ class InputAdapter:
             return records[row].get(column, _NO_VALUE)
 
         num_array, cat_array = self._arrays(nums, cats, len(records))
+        if self.ids is not None:
+            ids = np.empty(cat_array.shape, dtype=np.int64)
+            for j, column in enumerate(self.categorical):
+                ids[:, j], bad = self.ids.column(cat_array[:, j])
+                problems.extend(
+                    Problem(None if single else i, column, cat_array[i, j], NOT_UNICODE) for i in bad
+                )
+            cat_array = ids
         dt_array = np.array(moments, dtype=np.int64).reshape(len(records), len(self.datetime))
         return num_array, cat_array, value_at, problems, dt_array
 
@@ -344,21 +369,36 @@ class InputAdapter:
             sizes = {c: len(v) for c, v in data.items()}
             raise InputError([Problem(None, None, sizes, "all columns must have the same length")])
         n = lengths.pop() if lengths else 0
-        num = np.empty((n, len(self.numeric)), dtype=np.float64)
-        for j, column in enumerate(self.numeric):
-            num[:, j] = self._numeric_column(data[column], column, problems)
-        cat = np.empty((n, len(self.categorical)), dtype=object)
-        for j, column in enumerate(self.categorical):
-            cat[:, j] = self._categorical_column(data[column], column, problems)
-        moments = np.empty((n, len(self.datetime)), dtype=np.int64)
-        for j, column in enumerate(self.datetime):
-            moments[:, j] = self._datetime_column(data[column], column, problems)
+        num = _assemble(
+            [self._numeric_column(data[c], c, problems) for c in self.numeric], n, np.dtype(np.float64)
+        )
+        cat = _assemble(
+            [self._categorical_column(data[c], c, problems) for c in self.categorical],
+            n,
+            np.dtype(object if self.ids is None else np.int64),
+        )
+        moments = _assemble(
+            [self._datetime_column(data[c], c, problems) for c in self.datetime], n, np.dtype(np.int64)
+        )
 
         def value_at(row: int, column: str) -> Any:
             values = columns[column]
             return values.iloc[row] if hasattr(values, "iloc") else values[row]
 
         return num, cat, value_at, problems, moments
+
+    def from_small_frame(self, frame: Any) -> Adapted:
+        """A DataFrame of a few rows: its cells as records (one conversion for the whole
+        frame), which costs far less than pandas' per-column calls of :meth:`from_columns`."""
+        positions = frame.columns.get_indexer(self.columns)
+        missing_cols = [c for c, at in zip(self.columns, positions, strict=True) if at < 0]
+        if missing_cols:
+            raise InputError(
+                [Problem(None, c, _NO_VALUE, "required column is missing") for c in missing_cols]
+            )
+        cells = frame.to_numpy(dtype=object)[:, positions].tolist()
+        columns = self.columns
+        return self.from_records([dict(zip(columns, row, strict=True)) for row in cells], single=False)
 
     def from_arrow(self, table: Any) -> Adapted:
         """A pyarrow Table or RecordBatch (pyarrow is not imported: the object is)."""
@@ -387,12 +427,22 @@ class InputAdapter:
         )
 
     def _categorical_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
-        fast = _as_string_array(values, self.missing)
-        if fast is not None:
-            return fast
-        out = np.empty(len(values), dtype=object)
-        out[:] = [self.category(v, i, column, problems) for i, v in enumerate(_to_list(values))]
-        return out
+        """A column as texts, or as ids when the model takes ids."""
+        if self.ids is not None:
+            arrow = _as_arrow_strings(values)
+            if arrow is not None:
+                ids = self.ids.arrow_column(arrow)
+                if ids is not None:
+                    return ids
+        texts = _as_string_array(values, self.missing)
+        if texts is None:
+            texts = np.empty(len(values), dtype=object)
+            texts[:] = [self.category(v, i, column, problems) for i, v in enumerate(_to_list(values))]
+        if self.ids is None:
+            return texts
+        ids, bad = self.ids.column(texts)
+        problems.extend(Problem(i, column, texts[i], NOT_UNICODE) for i in bad)
+        return ids
 
     def _datetime_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
         fast = _as_datetime_array(values)
@@ -414,6 +464,22 @@ class InputAdapter:
         num = np.array(nums, dtype=np.float64).reshape(n, len(self.numeric))
         cat = np.array(cats, dtype=object).reshape(n, len(self.categorical))
         return num, cat
+
+
+#: rows assembled at once from columns (a block of [rows, columns] stays in the CPU caches)
+_ASSEMBLE_ROWS = 8192
+
+
+def _assemble(columns: list[np.ndarray], n: int, dtype: np.dtype[Any]) -> np.ndarray:
+    """The ``[n, len(columns)]`` C-ordered array of 1-D ``columns``, filled a block of
+    rows at a time: column-by-column writes into a large row-major array would miss
+    the cache on every value."""
+    out = np.empty((n, len(columns)), dtype=dtype)
+    for start in range(0, n, _ASSEMBLE_ROWS):
+        block = out[start : start + _ASSEMBLE_ROWS]
+        for j, values in enumerate(columns):
+            block[:, j] = values[start : start + _ASSEMBLE_ROWS]
+    return out
 
 
 def _getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -479,6 +545,21 @@ def _as_datetime_array(values: Any) -> tuple[np.ndarray, np.ndarray] | None:
     bad = ~nat & ((ticks < low) | (ticks > high))
     ns = np.where(nat | bad, NAT, np.where(bad, 0, ticks) * multiplier)
     return ns.astype(np.int64), bad
+
+
+def _as_arrow_strings(values: Any) -> Any:
+    """The pyarrow array behind a pandas string column backed by pyarrow (pandas >= 3's
+    default ``str`` dtype when pyarrow is installed), or None."""
+    if not hasattr(values, "iloc"):
+        return None
+    dtype = values.dtype
+    if getattr(dtype, "storage", None) != "pyarrow" and "pyarrow" not in str(dtype):
+        return None
+    arrow = getattr(values.array, "__arrow_array__", None)
+    if arrow is None:
+        return None
+    array = arrow()
+    return array if str(array.type) in ("string", "large_string", "string_view") else None
 
 
 def _as_string_array(values: Any, missing: str) -> np.ndarray | None:

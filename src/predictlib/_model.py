@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Mapping
@@ -13,7 +14,8 @@ import onnxruntime as ort
 
 from ._artifact import Artifact, installed, read_artifact
 from ._errors import ArtifactError, InputError, PredictlibError, Problem
-from ._inputs import InputAdapter, ValueAt
+from ._ids import CategoryIds
+from ._inputs import NOT_UNICODE, InputAdapter, ValueAt
 
 
 def _freeze(value: Any) -> Any:
@@ -36,6 +38,33 @@ def default_session_options(threads: int = 1) -> ort.SessionOptions:
     return options
 
 
+#: rows per onnxruntime run in a large batch: a chunk's intermediate tensors stay in
+#: the CPU caches (one run over a million rows spends most of its time on memory).
+#: A DataFrame or arrow table is adapted by chunks of this size too, never whole.
+RUN_CHUNK = 32_768
+
+#: DataFrames of at most this many rows are adapted as records (see
+#: InputAdapter.from_small_frame): pandas' per-column calls cost more than the rows
+SMALL_FRAME = 200
+
+_POOLS: dict[int, Any] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> Any:
+    """A shared thread pool of ``workers`` threads (concurrent.futures is imported on
+    the first large batch, not at import: it would cost every cold start)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        with _POOLS_LOCK:
+            pool = _POOLS.get(workers)
+            if pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="predictlib")
+    return pool
+
+
 class Model:
     """A model ready to predict. Create it with :func:`predictlib.load`.
 
@@ -43,8 +72,17 @@ class Model:
     """
 
     def __init__(
-        self, artifact: Artifact, *, threads: int = 1, session_options: ort.SessionOptions | None = None
+        self,
+        artifact: Artifact,
+        *,
+        threads: int = 1,
+        session_options: ort.SessionOptions | None = None,
+        batch_threads: int | None = None,
     ) -> None:
+        if batch_threads is not None and batch_threads < 1:
+            raise PredictlibError(f"batch_threads must be None or at least 1, got {batch_threads}")
+        #: threads running the chunks of a large batch at once
+        self.batch_threads = batch_threads or os.cpu_count() or 1
         manifest = artifact.manifest
         self._manifest = _freeze(manifest)
         self.name: str = manifest["name"]
@@ -53,11 +91,16 @@ class Model:
         self.source = artifact.source
         try:
             inputs = manifest["inputs"]
+            spec = inputs.get("category_ids") if artifact.ids_model is not None else None
+            ids = None
+            if spec is not None:
+                ids = CategoryIds(spec["vocabulary"], inputs["missing_category"])
             self._adapter = InputAdapter(
                 inputs["numeric"],
                 inputs["categorical"],
                 inputs["missing_category"],
                 inputs.get("datetime", []),
+                ids,
             )
             outputs = manifest["outputs"]
             if self.task == "classification":
@@ -71,21 +114,34 @@ class Model:
             self._checks = [dict(c) for c in outputs.get("refusals", {}).get("checks", [])]
         except (KeyError, TypeError) as exc:
             raise ArtifactError(f"{artifact.source}: the manifest lacks {exc}") from None
+        except ValueError as exc:
+            raise ArtifactError(f"{artifact.source}: the manifest's inputs.category_ids: {exc}") from None
+        #: the graph input of the categorical columns: texts, or their ids (inputs.category_ids)
+        self._cat_input = "cat" if ids is None else "cat_ids"
         try:
             self._session = ort.InferenceSession(
-                artifact.model,
+                artifact.model if ids is None else artifact.ids_model,
                 sess_options=session_options or default_session_options(threads),
                 providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ArtifactError(f"{artifact.source}: onnxruntime cannot load the model ({exc})") from None
         self._output_names = main + (["refusals"] if self._checks else [])
+        # the session's run without the Python wrapper's per-call checks (which repeat
+        # what the adapter guarantees: the inputs' names and types), with run options
+        # made once (never changed, so shared by concurrent calls): given None,
+        # onnxruntime makes default ones on every call
+        self._run_session = getattr(self._session, "_sess", self._session).run
+        self._run_options = ort.RunOptions()
         self._refusals = len(main) if self._checks else None
+        self._regression = self.task == "regression"
         self._has_num = bool(self._adapter.numeric)
         self._has_cat = bool(self._adapter.categorical)
         self._has_dt = bool(self._adapter.datetime)
         groups = {
-            g for g, has in (("num", self._has_num), ("cat", self._has_cat), ("dt", self._has_dt)) if has
+            g
+            for g, has in (("num", self._has_num), (self._cat_input, self._has_cat), ("dt", self._has_dt))
+            if has
         }
         graph_inputs = {i.name for i in self._session.get_inputs()}
         if graph_inputs != groups:
@@ -116,6 +172,13 @@ class Model:
         the predicted label (a class of :attr:`classes`) for one record, an array of
         labels for rows. Raises :class:`InputError` for input the model refuses.
         """
+        if type(data) is dict and self._regression:
+            # the per-request call, a plain record: straight to the session
+            fast = self._adapter.one(data)
+            if fast is not None:
+                found, flags = self._run_chunk(*fast)
+                if flags is None:
+                    return found[0].item(0)
         results, single = self._run(data)
         if results is None:
             return np.empty(
@@ -146,30 +209,99 @@ class Model:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
     def _run(self, data: Any) -> tuple[list[np.ndarray] | None, bool]:
+        rows = _sliceable_rows(data)
+        if rows > RUN_CHUNK:
+            return self._run_by_chunks(data, rows), False
         num, cat, value_at, problems, dt, single = self._adapt(data)
         if problems:
             self._refuse_with(problems, num, cat, dt, value_at, single)
         if num.shape[0] == 0:
             return None, single
         try:
-            results = self._session_run(num, cat, dt)
+            results, flags = self._session_run(num, cat, dt)
         except UnicodeEncodeError:
             self._refuse_with([], num, cat, dt, value_at, single)
-        if self._refusals is not None and results[self._refusals].any():
-            raise InputError(
-                self._refusal_problems(results[self._refusals], np.arange(num.shape[0]), value_at, single)
-            )
+        if flags is not None:
+            raise InputError(self._refusal_problems(flags, np.arange(num.shape[0]), value_at, single))
         return results, single
 
-    def _session_run(self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray) -> list[np.ndarray]:
+    def _run_by_chunks(self, data: Any, rows: int) -> list[np.ndarray]:
+        """A large DataFrame or arrow table, adapted and run by chunks of rows (on
+        ``batch_threads`` threads): the arrays of a chunk stay in the CPU caches, the
+        whole batch is never copied at once. Raises one :class:`InputError` naming the
+        problems of every chunk."""
+        starts = range(0, rows, RUN_CHUNK)
+        if _is_dataframe(data):
+
+            def part(a: int) -> Any:
+                return data.iloc[a : a + RUN_CHUNK]
+        else:
+
+            def part(a: int) -> Any:
+                return data.slice(a, RUN_CHUNK)
+
+        def run(a: int) -> tuple[list[np.ndarray], list[Problem]]:
+            try:
+                results, _ = self._run(part(a))
+            except InputError as exc:
+                return [], [
+                    dataclasses.replace(p, row=None if p.row is None else p.row + a) for p in exc.problems
+                ]
+            assert results is not None
+            return results, []
+
+        if self.batch_threads > 1:
+            parts = list(_pool(self.batch_threads).map(run, starts))
+        else:
+            parts = [run(a) for a in starts]
+        problems = [p for _, found in parts for p in found]
+        if problems:
+            raise InputError(problems)
+        return [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
+
+    def _session_run(
+        self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """The main outputs, and the refusal flags when a row is refused (None otherwise).
+        Batches over :data:`RUN_CHUNK` rows run by chunks, on ``batch_threads`` threads."""
+        n = num.shape[0]
+        if n <= RUN_CHUNK:
+            return self._run_chunk(num, cat, dt)
+        starts = range(0, n, RUN_CHUNK)
+
+        def chunk(a: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+            return self._run_chunk(num[a : a + RUN_CHUNK], cat[a : a + RUN_CHUNK], dt[a : a + RUN_CHUNK])
+
+        if self.batch_threads > 1:
+            parts = list(_pool(self.batch_threads).map(chunk, starts))
+        else:
+            parts = [chunk(a) for a in starts]
+        results = [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
+        flags = None
+        if any(p[1] is not None for p in parts):
+            flags = np.zeros((n, len(self._checks)), dtype=bool)
+            for a, (_, chunk_flags) in zip(starts, parts, strict=True):
+                if chunk_flags is not None:
+                    flags[a : a + RUN_CHUNK] = chunk_flags
+        return results, flags
+
+    def _run_chunk(
+        self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
         feeds = {}
         if self._has_num:
             feeds["num"] = num
         if self._has_cat:
-            feeds["cat"] = cat
+            feeds[self._cat_input] = cat
         if self._has_dt:
             feeds["dt"] = dt
-        return self._session.run(self._output_names, feeds)  # type: ignore[no-any-return]
+        results: list[np.ndarray] = self._run_session(self._output_names, feeds, self._run_options)
+        if self._refusals is None:
+            return results, None
+        flags = results.pop()
+        # a small array's bytes are the fastest test; a large one is not copied
+        refused = 1 in flags.tobytes() if flags.size <= 4096 else bool(flags.any())
+        return results, flags if refused else None
 
     def _refuse_with(
         self,
@@ -185,22 +317,22 @@ class Model:
         problems = list(problems)
         good = np.array([i for i in range(num.shape[0]) if i not in bad], dtype=np.int64)
         if good.size:
-            results: list[np.ndarray] | None
+            flags: np.ndarray | None
             try:
-                results = self._session_run(num[good], cat[good], dt[good])
+                flags = self._session_run(num[good], cat[good], dt[good])[1]
             except UnicodeEncodeError:
                 odd = _unencodable(cat[good])
                 for i, j in odd:
                     row = int(good[i])
                     problems.append(
                         Problem(
-                            None if single else row, self._adapter.categorical[j], cat[row, j], _NOT_UNICODE
+                            None if single else row, self._adapter.categorical[j], cat[row, j], NOT_UNICODE
                         )
                     )
                 good = np.delete(good, sorted({i for i, _ in odd}))
-                results = self._session_run(num[good], cat[good], dt[good]) if good.size else None
-            if results is not None and self._refusals is not None:
-                problems += self._refusal_problems(results[self._refusals], good, value_at, single)
+                flags = self._session_run(num[good], cat[good], dt[good])[1] if good.size else None
+            if flags is not None:
+                problems += self._refusal_problems(flags, good, value_at, single)
         problems.sort(key=lambda p: -1 if p.row is None else p.row)
         raise InputError(problems)
 
@@ -235,6 +367,8 @@ class Model:
                 return (*adapter.from_columns(data), False)
             return (*adapter.from_records([data], single=True), True)
         if _is_dataframe(data):
+            if len(data) <= SMALL_FRAME and data.columns.is_unique:
+                return (*adapter.from_small_frame(data), False)
             return (*adapter.from_columns(data), False)
         if _is_arrow(data):
             return (*adapter.from_arrow(data), False)
@@ -247,11 +381,6 @@ _WHAT_INPUT = (
     "expected a record (a mapping of column name to value), a list of records, "
     "a pandas DataFrame or a mapping of column name to a sequence of values"
 )
-
-
-#: text that cannot enter a string tensor; the original pipeline fails on it too
-#: (pandas cannot store it as a string)
-_NOT_UNICODE = "text that is not valid Unicode (a lone surrogate), which the original pipeline cannot process"
 
 
 def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
@@ -281,6 +410,15 @@ def _is_arrow(data: Any) -> bool:
     return type(data).__module__.startswith("pyarrow") and hasattr(data, "column_names")
 
 
+def _sliceable_rows(data: Any) -> int:
+    """The rows of a DataFrame or a pyarrow table (both slice rows without copying), else 0."""
+    if type(data) is dict or type(data) is list:
+        return 0
+    if _is_dataframe(data) or (_is_arrow(data) and hasattr(data, "slice")):
+        return len(data)
+    return 0
+
+
 def _is_dataframe(data: Any) -> bool:
     return type(data).__name__ == "DataFrame" and hasattr(data, "columns") and hasattr(data, "iloc")
 
@@ -292,10 +430,20 @@ _CACHE_LOCK = threading.Lock()
 
 
 def load(
-    model: str | os.PathLike[str], *, threads: int = 1, session_options: ort.SessionOptions | None = None
+    model: str | os.PathLike[str],
+    *,
+    threads: int = 1,
+    session_options: ort.SessionOptions | None = None,
+    batch_threads: int | None = None,
 ) -> Model:
-    """Load a model: an installed model's name, an artifact folder or a model wheel file."""
-    return Model(read_artifact(model), threads=threads, session_options=session_options)
+    """Load a model: an installed model's name, an artifact folder or a model wheel file.
+
+    ``threads``: onnxruntime's threads inside one run (1 is fastest for one record);
+    ``batch_threads``: how many chunks of a large batch (over :data:`RUN_CHUNK` rows)
+    run at once (None: one per CPU core)."""
+    return Model(
+        read_artifact(model), threads=threads, session_options=session_options, batch_threads=batch_threads
+    )
 
 
 def _cached(name: str) -> Model:

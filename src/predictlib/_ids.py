@@ -1,0 +1,123 @@
+"""Category texts -> the int64 ids a fused graph takes (the manifest's
+``inputs.category_ids``, see ``conversion.fuse``).
+
+Cell ``[i, j]`` of ``cat_ids`` is the index of the cell's text in the vocabulary (the
+missing-value sentinel is one of its entries), ``len(vocabulary)`` for any other text. Mapping here instead of in the graph spares onnxruntime the string
+tensor, which costs more than the whole lookup for one record and dominates batches.
+
+Texts that are not valid Unicode (lone surrogates) cannot enter a string tensor, and
+the original pipeline cannot process them: they are reported, never mapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+
+#: how many texts outside the vocabulary :meth:`CategoryIds.row` remembers
+UNSEEN_REMEMBERED = 4096
+
+
+def _encodable(text: Any) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class CategoryIds:
+    """Built once per model; thread-safe (the only mutable state, the texts remembered
+    as unseen and the arrow vocabulary, only grows, one atomic store at a time)."""
+
+    def __init__(self, vocabulary: Sequence[str], missing: str) -> None:
+        vocabulary = list(vocabulary)
+        if len(set(vocabulary)) != len(vocabulary) or not all(isinstance(t, str) for t in vocabulary):
+            raise ValueError("the vocabulary must hold distinct texts")
+        if missing not in vocabulary:
+            raise ValueError("the vocabulary must hold the missing-value sentinel")
+        self.vocabulary = vocabulary
+        self.unseen = len(vocabulary)
+        self.missing = vocabulary.index(missing)
+        self._missing_text = missing
+        self._index = {text: k for k, text in enumerate(vocabulary)}
+        # for one record: None (missing) -> the sentinel's id; the sentinel text itself is
+        # left out (a caller giving it is refused by the checked path)
+        self._record_index: dict[Any, int] = {t: k for t, k in self._index.items() if t != missing}
+        self._record_index[None] = self.missing
+        self._record_get = self._record_index.get
+        #: texts outside the vocabulary met in records are remembered (as unseen), up to
+        #: this many more entries: a category the steps group away (a rare one) costs
+        #: no more than a known one the next time
+        self._remember = len(self._record_index) + UNSEEN_REMEMBERED
+        self._arrow_vocabulary: Any = None
+
+    def row(self, values: Sequence[Any]) -> np.ndarray | None:
+        """The ``[1, len(values)]`` ids of one record's raw values: str, None or NaN
+        (missing); None for anything else (numbers, the reserved sentinel, text that is
+        not valid Unicode): the caller's checked path names the problem."""
+        try:
+            return np.fromiter(map(self._record_get, values), np.int64, len(values)).reshape(1, -1)
+        except TypeError:  # a value outside the vocabulary (or one that cannot be a key)
+            pass
+        try:
+            ids: list[int | None] = list(map(self._record_get, values))
+        except TypeError:  # unhashable: not a text
+            return None
+        j = -1
+        for _ in range(ids.count(None)):
+            j = ids.index(None, j + 1)
+            value = values[j]
+            if type(value) is str:
+                if value == self._missing_text or not _encodable(value):
+                    return None
+                ids[j] = self.unseen
+                if len(self._record_index) < self._remember:
+                    self._record_index[value] = self.unseen  # one dict store: thread-safe
+            elif type(value) is float and value != value:
+                ids[j] = self.missing
+            else:
+                return None
+        return np.array((ids,), dtype=np.int64)
+
+    def column(self, texts: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """The ids of a column given as an object array of str (the checked texts), and
+        the rows whose text is not valid Unicode (their ids are the unseen one; the caller
+        refuses those rows)."""
+        ids = np.fromiter(map(self._index.get, texts, repeat(-1)), dtype=np.int64, count=len(texts))
+        bad: list[int] = []
+        unseen = ids < 0
+        if unseen.any():
+            rows = np.flatnonzero(unseen)
+            bad = [int(i) for i in rows if not _encodable(texts[i])]
+            ids[rows] = self.unseen
+        return ids, bad
+
+    def arrow_column(self, values: Any) -> np.ndarray | None:
+        """The ids of a column given as a pyarrow string array (or chunked array),
+        without a Python loop; None when a value is the reserved missing-value text (the
+        caller's checked path names it). pyarrow is imported only here, for values that
+        are pyarrow arrays already."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self._arrow_vocabulary is None:
+            self._arrow_vocabulary = pa.array(self.vocabulary, type=pa.string())
+        vocabulary = self._arrow_vocabulary
+        if values.type != vocabulary.type:
+            vocabulary = vocabulary.cast(values.type)
+        found = pc.index_in(values, value_set=vocabulary)
+        ids = np.asarray(found.fill_null(self.unseen).to_numpy(zero_copy_only=False), dtype=np.int64)
+        if values.null_count:
+            missing = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            if (ids[~missing] == self.missing).any():
+                return None
+            ids[missing] = self.missing
+        elif (ids == self.missing).any():
+            return None
+        return ids
