@@ -329,14 +329,17 @@ def test_a_large_frame_runs_by_chunks_with_every_problem_named(
 ) -> None:
     import predictlib._model as runtime_model
 
-    monkeypatch.setattr(runtime_model, "RUN_CHUNK", 64)
     model = predictlib.load(house_prices.folder, batch_threads=2)
     frame = pd.concat([house_prices.trained.X_test] * 2, ignore_index=True).iloc[:500].copy()
     whole = predictlib.load(house_prices.folder, batch_threads=1)
+    monkeypatch.setattr(runtime_model, "ADAPT_CHUNK", 10_000)
     monkeypatch.setattr(runtime_model, "RUN_CHUNK", 10_000)
     expected = whole.predict(frame)
-    monkeypatch.setattr(runtime_model, "RUN_CHUNK", 64)
+    monkeypatch.setattr(runtime_model, "ADAPT_CHUNK", 128)  # slices of 128 rows ...
+    monkeypatch.setattr(runtime_model, "RUN_CHUNK", 16)  # ... run by 16
     np.testing.assert_array_equal(model.predict(frame), expected)
+    records = frame.to_dict(orient="records")
+    np.testing.assert_array_equal(model.predict(records), expected)  # run by 16 on the pool
     frame.loc[3, "LotArea"] = -1.0  # first chunk: the log step refuses it
     frame["Neighborhood"] = frame["Neighborhood"].astype(object)
     frame.loc[200, "Neighborhood"] = 12  # a number in a categorical column: the adapter refuses it
