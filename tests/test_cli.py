@@ -43,7 +43,8 @@ def test_list() -> None:
 
 def test_info(house_prices: Built) -> None:
     text = cli("info", str(house_prices.folder)).stdout
-    assert text.startswith("house_prices 1.0.0 (regression)")
+    version = house_prices.manifest["version"]
+    assert text.startswith(f"house_prices {version} (regression)")
     assert "LotArea (number)" in text and "rmse_log" in text and "scikit-learn 1.9.1" in text
     manifest = json.loads(cli("info", str(house_prices.folder), "--json").stdout)
     assert manifest == house_prices.manifest

@@ -67,13 +67,14 @@ def test_wheels_install_and_predict_in_a_fresh_venv(
         cwd=tmp_path,  # not the repository: nothing importable from the source tree
     )
     result = json.loads(out.stdout)
-    assert result["available"] == {"house_prices": "1.0.0"}
+    version = house_prices.manifest["version"]
+    assert result["available"] == {"house_prices": version}
     assert sorted(result["absent"]) == sorted(["sklearn", "feature_engine", "pandas", "scipy", "skl2onnx"])
     # the command-line interface comes with the runtime
     listed = subprocess.run(
         [str(env_dir / "bin" / "predictlib"), "list"], check=True, capture_output=True, text=True
     )
-    assert listed.stdout.splitlines() == ["house_prices 1.0.0"]
+    assert listed.stdout.splitlines() == [f"house_prices {version}"]
     expected = float(
         house_prices.trained.model.predict(reference_frame([record], house_prices.exported.columns))[0]
     )

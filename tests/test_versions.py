@@ -19,6 +19,11 @@ from conversion.verify import records_from_frame
 pytestmark = pytest.mark.slow
 
 MODEL = "penguins"  # the quick one to build
+VERSION = models.train.load_config(MODEL)["model"]["version"]  # its version in models/penguins
+MAJOR, MINOR, PATCH = (int(p) for p in VERSION.split("."))
+NEXT_PATCH = f"{MAJOR}.{MINOR}.{PATCH + 1}"
+NEXT_MINOR = f"{MAJOR}.{MINOR + 1}.0"
+NEXT_MAJOR = f"{MAJOR + 1}.0.0"
 
 
 def digest(path: Path) -> str:
@@ -53,7 +58,7 @@ def test_building_twice_gives_identical_bytes(built_models: dict[str, Built], tm
     files = ["model.onnx", "manifest.json", *first.manifest["files"]]
     for name in files:
         assert digest(first.folder / name) == digest(second.folder / name), name
-    assert first.wheel.name == second.wheel.name == f"predictlib_{MODEL}-1.0.0-py3-none-any.whl"
+    assert first.wheel.name == second.wheel.name == f"predictlib_{MODEL}-{VERSION}-py3-none-any.whl"
     assert digest(first.wheel) == digest(second.wheel)
 
 
@@ -62,10 +67,10 @@ def test_a_released_version_cannot_change(
 ) -> None:
     v1 = built_models[MODEL]
     path = release.record_release(MODEL, v1.folder, v1.wheel)
-    assert path == releases / MODEL / "releases" / "1.0.0.json"
+    assert path == releases / MODEL / "releases" / f"{VERSION}.json"
     # rebuilding the released version is fine
     again = build(tmp_path / "again")
-    assert again.manifest["release"] == {"status": "released", "version": "1.0.0"}
+    assert again.manifest["release"] == {"status": "released", "version": VERSION}
     # another model under the same version is not
     with pytest.raises(release.ReleaseError, match=r"bump model\.version"):
         build(tmp_path / "other", monkeypatch, hyperparameters={"max_depth": 2})
@@ -76,10 +81,11 @@ def test_versions_only_go_up(
 ) -> None:
     v1 = built_models[MODEL]
     release.record_release(MODEL, v1.folder, v1.wheel)
-    record = release.releases_dir(MODEL) / "1.0.0.json"
-    record.rename(record.with_name("1.2.0.json"))
-    text = record.with_name("1.2.0.json").read_text().replace('"version":"1.0.0"', '"version":"1.2.0"')
-    record.with_name("1.2.0.json").write_text(text)
+    record = release.releases_dir(MODEL) / f"{VERSION}.json"
+    record.rename(record.with_name(f"{NEXT_MINOR}.json"))
+    text = record.with_name(f"{NEXT_MINOR}.json").read_text()
+    text = text.replace(f'"version":"{VERSION}"', f'"version":"{NEXT_MINOR}"')
+    record.with_name(f"{NEXT_MINOR}.json").write_text(text)
     with pytest.raises(release.ReleaseError, match="versions only go up"):
         build(tmp_path / "older")
 
@@ -91,11 +97,11 @@ def test_differential_test_between_versions(
     release.record_release(MODEL, v1.folder, v1.wheel)
     # a small change (a patch): predictions move a little
     patch = build(
-        tmp_path / "patch", monkeypatch, model={"version": "1.0.1"}, hyperparameters={"n_estimators": 190}
+        tmp_path / "patch", monkeypatch, model={"version": NEXT_PATCH}, hyperparameters={"n_estimators": 190}
     )
     report = patch.manifest["release"]["differential"]
     assert patch.manifest["release"]["status"] == "new version"
-    assert report["against"] == "1.0.0" and report["rows"] > 200
+    assert report["against"] == VERSION and report["rows"] > 200
     assert (
         report["change"]["max"] > 0 and report["changed_share"] <= report["thresholds"]["max_changed_share"]
     )
@@ -105,11 +111,11 @@ def test_differential_test_between_versions(
     # a big change under a minor version fails the build ...
     big = {"hyperparameters": {"max_depth": 3, "n_estimators": 25, "min_samples_leaf": 8}}
     with pytest.raises(release.ReleaseError, match="bump the major version"):
-        build(tmp_path / "minor", monkeypatch, model={"version": "1.1.0"}, **big)
+        build(tmp_path / "minor", monkeypatch, model={"version": NEXT_MINOR}, **big)
     monkeypatch.undo()
     monkeypatch.setattr(release, "RELEASES_ROOT", releases)
     # ... and passes under a new major version, with the report in the manifest
-    major = build(tmp_path / "major", monkeypatch, model={"version": "2.0.0"}, **big)
+    major = build(tmp_path / "major", monkeypatch, model={"version": NEXT_MAJOR}, **big)
     report = major.manifest["release"]["differential"]
     assert report["major_bump"] and report["changed_share"] > report["thresholds"]["max_changed_share"]
     assert report["change"]["max"] > report["thresholds"]["change_atol"]
@@ -119,13 +125,13 @@ def test_two_versions_loaded_side_by_side(
     built_models: dict[str, Built], tmp_path: Path, releases: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     v1 = built_models[MODEL]
-    v2 = build(tmp_path / "v2", monkeypatch, model={"version": "2.0.0"}, hyperparameters={"max_depth": 3})
+    v2 = build(tmp_path / "v2", monkeypatch, model={"version": NEXT_MAJOR}, hyperparameters={"max_depth": 3})
     old, new = predictlib.load(v1.wheel), predictlib.load(v2.wheel)
-    assert (old.name, old.version, new.name, new.version) == (MODEL, "1.0.0", MODEL, "2.0.0")
+    assert (old.name, old.version, new.name, new.version) == (MODEL, VERSION, MODEL, NEXT_MAJOR)
     rows = records_from_frame(v1.trained.X_test)
     p_old, p_new = old.predict_proba(rows), new.predict_proba(rows)
     assert not np.allclose(p_old, p_new)
     np.testing.assert_allclose(p_old, v1.trained.model.predict_proba(v1.trained.X_test), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(p_new, v2.trained.model.predict_proba(v1.trained.X_test), rtol=1e-9, atol=1e-9)
     # the folders load too
-    assert predictlib.load(v2.folder).version == "2.0.0"
+    assert predictlib.load(v2.folder).version == NEXT_MAJOR
