@@ -43,20 +43,18 @@ from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from ._frame import MISSING, ExportState
 
-#: operators that may read region strings: they move or compare them, or look them up
-#: by value (LabelEncoder), never parse or transform the text
-_STRING_SAFE = frozenset(
-    {"Gather", "Concat", "Identity", "Equal", "Where", "LabelEncoder", "Reshape", "Squeeze", "Unsqueeze"}
-)
-#: row-wise operators allowed on the non-string tensors of the region
-_NUMERIC_SAFE = frozenset(
+#: element-wise operators (numpy broadcasting): output column c is computed from
+#: column c of each input (column 0 of a one-column input)
+_ELEMENTWISE = frozenset(
     {
-        "Gather", "Concat", "Identity", "Equal", "Where", "LabelEncoder", "Reshape", "Squeeze",
-        "Unsqueeze", "Mul", "Add", "Sub", "Div", "Cast", "IsNaN", "IsInf", "Not", "And", "Or",
-        "Xor", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Abs", "Neg", "Log", "Exp",
-        "Floor", "Ceil", "Round", "Min", "Max", "Sqrt", "Pow",
+        "Identity", "Equal", "Where", "LabelEncoder", "Mul", "Add", "Sub", "Div", "Cast", "IsNaN",
+        "IsInf", "Not", "And", "Or", "Xor", "Less", "LessOrEqual", "Greater", "GreaterOrEqual",
+        "Abs", "Neg", "Log", "Exp", "Floor", "Ceil", "Round", "Min", "Max", "Sqrt", "Pow",
     }
 )  # fmt: skip
+#: operators that may read region strings: they move or compare them, or look them up
+#: by value (LabelEncoder), never parse or transform the text
+_STRING_SAFE = frozenset({"Gather", "Concat", "Identity", "Equal", "Where", "LabelEncoder"})
 ML = "ai.onnx.ml"
 #: the operators of a fused categorical part
 FUSION_OPS = frozenset({"LabelEncoder", "Add", "Gather"})
@@ -115,13 +113,16 @@ def fuse_categorical(model: ModelProto, state: ExportState) -> Fusion | None:
     run = _Runner(model, region)
     if run.text is None or not _safe(region, run.text) or any(e in run.text for e in exits):
         return None
+    sources = _column_sources(region, run.widths, {t.name: t for t in graph.initializer}, exits)
+    if sources is None:
+        return None
     vocabulary = sorted({MISSING, *_string_constants(graph, region)})
     unseen = "__predictlib_unseen__"
     while unseen in vocabulary:
         unseen += "_"
     values = np.array([*vocabulary, unseen], dtype=object)
     width = run.width
-    tables = _tabulate(run, exits, values, width)
+    tables = _tabulate(run, exits, values, width, sources)
     if tables is None:
         return None
     # -- the fused nodes: cat -> CAT_IDS (vocabulary index) -> FLAT (+ column * stride) -> lookups
@@ -212,12 +213,69 @@ def _region(nodes: Sequence[NodeProto], constants: set[str]) -> list[NodeProto]:
 def _safe(region: Sequence[NodeProto], text: set[str]) -> bool:
     for node in region:
         reads_text = any(i in text for i in node.input)
-        allowed = _STRING_SAFE if reads_text else _NUMERIC_SAFE
+        allowed = _STRING_SAFE if reads_text else _ELEMENTWISE | {"Gather", "Concat"}
         if node.op_type not in allowed or node.domain not in ("", "ai.onnx.ml"):
             return False
-        if node.op_type == "LabelEncoder" and node.domain != "ai.onnx.ml":
-            return False
     return True
+
+
+def _column_sources(
+    region: Sequence[NodeProto],
+    widths: dict[str, int],
+    constants: dict[str, TensorProto],
+    exits: Sequence[str],
+) -> dict[str, list[int]] | None:
+    """Per exit tensor, the ``cat`` column each of its columns is computed from, read
+    from the graph's structure (a column computed from no input column gets 0); None
+    when a column is computed from several, or when an operator's column mapping is
+    not known (every region tensor must be a matrix of known width)."""
+    deps: dict[str, list[frozenset[int]]] = {"cat": [frozenset({j}) for j in range(widths["cat"])]}
+
+    def columns_of(name: str) -> list[frozenset[int]] | None:
+        if name in deps:
+            return deps[name]
+        if name in constants:  # a constant depends on no column
+            dims = list(constants[name].dims)
+            return [frozenset()] * (dims[-1] if len(dims) == 2 else 1)
+        return None
+
+    for node in region:
+        out = node.output[0]
+        width = widths.get(out)
+        if width is None or len(node.output) != 1:
+            return None
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        inputs = [columns_of(i) for i in node.input]
+        if any(i is None for i in inputs):
+            return None
+        if node.op_type == "Gather" and node.input[0] in constants:  # a table lookup: element-wise
+            result = inputs[1]
+        elif node.op_type == "Gather" and axis in (1, -1) and node.input[1] in constants:
+            picked = numpy_helper.to_array(constants[node.input[1]])
+            if picked.ndim != 1:
+                return None
+            source = inputs[0]
+            result = [source[int(c)] for c in picked]
+        elif node.op_type == "Concat" and axis in (1, -1):
+            result = [c for part in inputs for c in part]
+        elif node.op_type in _ELEMENTWISE:
+            if any(len(part) not in (1, width) for part in inputs if part):
+                return None
+            result = [
+                frozenset().union(*(part[c if len(part) > 1 else 0] for part in inputs if part))
+                for c in range(width)
+            ]
+        else:
+            return None
+        if result is None or len(result) != width:
+            return None
+        deps[out] = result
+    sources = {}
+    for e in exits:
+        if any(len(c) > 1 for c in deps[e]):
+            return None  # a column computed from several input columns
+        sources[e] = [min(c) if c else 0 for c in deps[e]]
+    return sources
 
 
 def _string_constants(graph: onnx.GraphProto, region: Sequence[NodeProto]) -> set[str]:
@@ -252,9 +310,16 @@ class _Runner:
             inferred = onnx.shape_inference.infer_shapes(model).graph
         except Exception:  # noqa: BLE001 - no types, no fusion
             return
-        elem = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.output]}
+        known = [*inferred.input, *inferred.value_info, *inferred.output]
+        elem = {v.name: v.type.tensor_type.elem_type for v in known}
         if any(not elem.get(o) for o in outputs):
             return
+        #: the width of each region tensor that is a matrix of known width
+        self.widths: dict[str, int] = {}
+        for v in known:
+            dims = v.type.tensor_type.shape.dim
+            if len(dims) == 2 and dims[1].HasField("dim_value"):
+                self.widths[v.name] = int(dims[1].dim_value)
         sub = helper.make_graph(
             list(region),
             "categorical_region",
@@ -289,40 +354,36 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _tabulate(
-    run: _Runner, exits: Sequence[str], values: np.ndarray, width: int
+    run: _Runner, exits: Sequence[str], values: np.ndarray, width: int, sources: dict[str, list[int]]
 ) -> dict[str, tuple[list[int], np.ndarray]] | None:
-    """Per exit tensor: the input column each of its columns depends on, and the
-    ``[len(values), k]`` table of its values; None when a column depends on several."""
+    """Per exit tensor: its columns' source columns and the ``[len(values), k]`` table
+    of its values. Column ``i`` of an exit is computed from its source column alone, so
+    running the region with that column set to each vocabulary entry (the others set to
+    any text) gives all its values. Then a check: random mixtures of vocabulary values
+    through the region and through the tables must agree bit for bit (None if not)."""
     n = len(values)
     unseen = values[-1]
-    diagonal = run.run(np.repeat(values[:, None], width, axis=1), exits)
-    for e in exits:
-        if diagonal[e].ndim != 2 or diagonal[e].shape[0] != n:
-            return None
-    sources: dict[str, list[int | None]] = {e: [None] * diagonal[e].shape[1] for e in exits}
-    for j in range(width):
+    tables = {e: np.empty((n, len(sources[e])), dtype=object) for e in exits}
+    for j in sorted({s for e in exits for s in sources[e]}):
         batch = np.full((n, width), unseen, dtype=object)
         batch[:, j] = values
         out = run.run(batch, exits)
         for e in exits:
-            col = out[e]
-            varies = ~_same(col, np.broadcast_to(col[:1], col.shape)).all(axis=0)
-            for i in np.flatnonzero(varies):
-                if sources[e][i] is not None:
-                    return None  # depends on two input columns
-                if not _same(col[:, i], diagonal[e][:, i]).all():
-                    return None
-                sources[e][i] = j
-    tables = {e: ([0 if s is None else s for s in sources[e]], diagonal[e]) for e in exits}
-    # the check: random mixtures of vocabulary values, unfused vs tables
+            for i, source in enumerate(sources[e]):
+                if source == j:
+                    tables[e][:, i] = out[e][:, i]
+    typed = {}
+    for e in exits:
+        dtype = run.run(np.full((1, width), unseen, dtype=object), [e])[e].dtype
+        typed[e] = (sources[e], tables[e].astype(dtype))
     rng = np.random.default_rng(0)
     picks = rng.integers(n, size=(CHECK_ROWS, width))
     out = run.run(values[picks], exits)
-    for e, (src, table) in tables.items():
+    for e, (src, table) in typed.items():
         expected = table[picks[:, src], np.arange(len(src))]
         if out[e].shape != expected.shape or not _same(out[e], expected).all():
             return None
-    return tables
+    return typed
 
 
 def require_ml_opset(model: ModelProto, version: int) -> None:

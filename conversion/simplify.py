@@ -112,18 +112,13 @@ def widen_imputations(model: ModelProto) -> int:
             if node.op_type == "IsNaN" and node.output[0] != mask:
                 picked = _selection(producer.get(node.input[0]), constants)
                 if picked is not None and picked[0] == x:
+                    columns_name = f"{mask}_columns_{changed}"
                     graph.initializer.append(
-                        numpy_helper.from_array(
-                            np.asarray(picked[1], dtype=np.int64), f"{node.output[0]}_columns"
-                        )
+                        numpy_helper.from_array(np.asarray(picked[1], dtype=np.int64), columns_name)
                     )
                     node.CopyFrom(
                         helper.make_node(
-                            "Gather",
-                            [mask, f"{node.output[0]}_columns"],
-                            list(node.output),
-                            axis=1,
-                            name=node.name,
+                            "Gather", [mask, columns_name], list(node.output), axis=1, name=node.name
                         )
                     )
                     changed += 1

@@ -237,3 +237,58 @@ def test_house_prices_graph_is_small(built_models: dict[str, Built]) -> None:
     assert len(exported.model.graph.node) <= 28
     ops = {n.op_type for n in exported.ids_model.graph.node}
     assert "Reshape" not in ops and "Equal" not in ops  # no-op reshape removed, no string comparison left
+
+
+def handmade(compare_with: str) -> Any:
+    """cat [N, 2] -> y = (column 0 == ``compare_with``) as float64, ``compare_with`` a
+    constant text or the other column."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Gather", ["cat", "first"], ["c0"], axis=1),
+        helper.make_node("Gather", ["cat", "second"], ["c1"], axis=1),
+        helper.make_node("Equal", ["c0", "c1" if compare_with == "column" else "text"], ["same"]),
+        helper.make_node("Cast", ["same"], ["y"], to=TensorProto.DOUBLE),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "first"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "second"),
+        helper.make_tensor("text", TensorProto.STRING, [1], [compare_with.encode()]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("cat", TensorProto.STRING, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None, 1])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 19), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    model.ir_version = 9
+    return model
+
+
+def test_a_column_computed_from_two_input_columns_is_not_fused() -> None:
+    """y = (a == b) depends on two columns: no table of one column can hold it, even
+    when random mixtures rarely show it (the dependency is read from the graph)."""
+    from conversion._frame import ExportState
+    from conversion.fuse import fuse_categorical
+
+    model = handmade("column")
+    before = model.SerializeToString()
+    assert fuse_categorical(model, ExportState()) is None
+    assert model.SerializeToString() == before
+
+
+def test_a_handmade_region_is_fused_exactly() -> None:
+    from conversion._frame import ExportState
+    from conversion.fuse import fuse_categorical
+
+    plain, fused = handmade("a"), handmade("a")
+    fusion = fuse_categorical(fused, ExportState())
+    assert fusion is not None and fusion.vocabulary == ["__predictlib_missing__", "a"]
+    cat = np.array([["a", "b"], ["b", "a"], ["zz", "a"], ["__predictlib_missing__", ""]], dtype=object)
+    np.testing.assert_array_equal(
+        session(fused).run(None, {"cat": cat})[0], session(plain).run(None, {"cat": cat})[0]
+    )
