@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -88,24 +87,15 @@ def grouped_floor_latency(example: dict[str, np.ndarray], calls: int = CALLS) ->
     return latency(lambda f: session.run(names, f), [feeds], calls=calls, warmup=WARMUP)
 
 
-def feeds_from_record(manifest: Any, input_names: Sequence[str], record: dict[str, Any]) -> dict[str, Any]:
-    """The graph's grouped inputs for one record, built from the manifest alone."""
-    inputs = manifest["inputs"]
-    missing = inputs["missing_category"]
-    feeds: dict[str, Any] = {}
-    if "num" in input_names:
-        feeds["num"] = np.array(
-            [[math.nan if record[c] is None else float(record[c]) for c in inputs["numeric"]]],
-            dtype=np.float64,
-        )
-    texts = [record[c] if isinstance(record[c], str) else missing for c in inputs["categorical"]]
-    if "cat" in input_names:
-        feeds["cat"] = np.array([texts], dtype=object)
-    if "cat_ids" in input_names:  # the graph the Python runtime runs (manifest inputs.category_ids)
-        vocabulary = inputs["category_ids"]["vocabulary"]
-        index = {t: k for k, t in enumerate(vocabulary)}
-        feeds["cat_ids"] = np.array([[index.get(t, len(vocabulary)) for t in texts]], dtype=np.int64)
-    return feeds
+def feeds_from_record(model: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The graph's inputs for one record, as predictlib builds them (its adapter:
+    ``num``, ``cat`` or ``cat_ids``, ``dt``), for the graph :func:`session_for` opens."""
+    num, cat, _, problems, dt = model._adapter.from_records([record], single=True)
+    if problems:
+        raise ValueError(f"a benchmark record is refused: {problems}")
+    names = {i.name for i in model._session.get_inputs()}
+    given = {"num": num, "cat": cat, "cat_ids": cat, "dt": dt}
+    return {name: given[name] for name in ("num", "cat", "cat_ids", "dt") if name in names}
 
 
 def session_for(folder: Path, **options: Any) -> ort.InferenceSession:
@@ -190,7 +180,6 @@ def profile_single_row(
 ) -> dict[str, Any]:
     """The breakdown of one ``Model.predict(record)`` call (see the module docstring)."""
     model = predictlib.load(folder)
-    manifest = model.manifest
     result: dict[str, Any] = {"graph": graph_summary(folder)}
     stages: dict[str, Any] = {}
     stages["predict"] = latency(model.predict, records, calls=calls, warmup=WARMUP)
@@ -205,10 +194,9 @@ def profile_single_row(
         stages["adapt"] = {"unavailable": "predictlib.Model has no _adapt"}
 
     session = session_for(folder)
-    input_names = [i.name for i in session.get_inputs()]
     all_outputs = [o.name for o in session.get_outputs()]
     wanted = list(getattr(model, "_output_names", all_outputs))
-    feeds = [feeds_from_record(manifest, input_names, r) for r in records]
+    feeds = [feeds_from_record(model, r) for r in records]
     results = [session.run(wanted, f) for f in feeds[:50]]
     stages["session_run"] = latency(lambda f: session.run(wanted, f), feeds, calls=calls, warmup=WARMUP)
     first = [o for o in wanted if o != "refusals"]
@@ -241,7 +229,8 @@ def _time_outputs(model: Any, results: list[list[np.ndarray]], wanted: list[str]
         if k is not None and res[k].any():
             raise AssertionError("a benchmark record was refused")
         if classification:
-            return res[0][0].item()
+            label = res[0][0]
+            return label.item() if isinstance(label, np.generic) else label
         return float(res[0].reshape(-1)[0])
 
     return latency(shape, results, calls=CALLS, warmup=WARMUP)

@@ -245,9 +245,8 @@ def single_row(p: Prepared, s: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["predictlib_dict"] = latency(model.predict, p.pool_records, calls=s.calls, warmup=2_000)
     session = _profile.session_for(p.folder)
-    names = [i.name for i in session.get_inputs()]
     wanted = list(getattr(model, "_output_names", [o.name for o in session.get_outputs()]))
-    feeds = [_profile.feeds_from_record(model.manifest, names, r) for r in p.pool_records]
+    feeds = [_profile.feeds_from_record(model, r) for r in p.pool_records]
     out["predictlib_prebuilt"] = latency(lambda f: session.run(wanted, f), feeds, calls=s.calls, warmup=2_000)
     out["predictlib_frame"] = latency(
         model.predict, p.pool_frames, calls=s.original_calls, warmup=5, budget_s=s.original_budget_s / 4
@@ -287,9 +286,8 @@ def node_latency(folder: Path, runs: int) -> dict[str, Any]:
 def batches(p: Prepared, s: Settings) -> dict[str, Any]:
     model = predictlib.load(p.folder)
     session = _profile.session_for(p.folder)
-    names = [i.name for i in session.get_inputs()]
     wanted = list(getattr(model, "_output_names", [o.name for o in session.get_outputs()]))
-    row_feeds = [_profile.feeds_from_record(model.manifest, names, r) for r in p.records_all]
+    row_feeds = [_profile.feeds_from_record(model, r) for r in p.records_all]
     out: dict[str, Any] = {"predictlib": {}, "predictlib_prebuilt": {}, "original": {}}
     sizes = sorted({*s.sizes, *(n for n in (s.original_max_rows,) if n <= max(s.sizes))})
     for rows in sizes:
