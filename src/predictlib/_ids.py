@@ -86,17 +86,19 @@ class CategoryIds:
         return np.array((ids,), dtype=np.int64)
 
     def column(self, texts: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """The ids of a column given as an object array of str (the checked texts), and
-        the rows whose text is not valid Unicode (their ids are the unseen one; the caller
-        refuses those rows)."""
-        ids = np.fromiter(map(self._index.get, texts, repeat(-1)), dtype=np.int64, count=len(texts))
+        """The ids of texts (an object array of str of any shape, e.g. a column or a
+        whole ``[n, k]`` matrix, as the adapter's checked path makes them), and the flat
+        positions of the texts that are not valid Unicode (their ids are the unseen one;
+        the caller refuses those rows)."""
+        flat = texts.reshape(-1)
+        ids = np.fromiter(map(self._index.get, flat, repeat(-1)), dtype=np.int64, count=flat.size)
         bad: list[int] = []
         unseen = ids < 0
         if unseen.any():
-            rows = np.flatnonzero(unseen)
-            bad = [int(i) for i in rows if not _encodable(texts[i])]
-            ids[rows] = self.unseen
-        return ids, bad
+            positions = np.flatnonzero(unseen)
+            bad = [int(p) for p in positions if not _encodable(flat[p])]
+            ids[positions] = self.unseen
+        return ids.reshape(texts.shape), bad
 
     def arrow_column(self, values: Any) -> np.ndarray | None:
         """The ids of a column given as a pyarrow string array (or chunked array),

@@ -337,12 +337,11 @@ class InputAdapter:
             return records[row].get(column, _NO_VALUE)
 
         num_array, cat_array = self._arrays(nums, cats, len(records))
-        if self.ids is not None:
-            ids = np.empty(cat_array.shape, dtype=np.int64)
-            for j, column in enumerate(self.categorical):
-                ids[:, j], bad = self.ids.column(cat_array[:, j])
-                problems.extend(
-                    Problem(None if single else i, column, cat_array[i, j], NOT_UNICODE) for i in bad
+        if self.ids is not None:  # one lookup pass over every cell
+            ids, bad = self.ids.column(cat_array)
+            for i, j in (divmod(p, len(self.categorical)) for p in bad):
+                problems.append(
+                    Problem(None if single else i, self.categorical[j], cat_array[i, j], NOT_UNICODE)
                 )
             cat_array = ids
         dt_array = np.array(moments, dtype=np.int64).reshape(len(records), len(self.datetime))
