@@ -37,11 +37,19 @@ def rss():
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         out = {{"VmRSS": peak, "VmHWM": peak}}
     return {{"rss": out["VmRSS"], "peak": out["VmHWM"]}}
+
+
+def _decode(obj):
+    import datetime
+    if set(obj) == {{"$datetime"}}:
+        return datetime.datetime.fromisoformat(obj["$datetime"])
+    return obj
 """
 
 COLD_PREDICTLIB = """
 import time
 t0 = time.monotonic_ns()
+import datetime  # records may hold datetimes (predictlib imports it anyway)
 import predictlib
 t1 = time.monotonic_ns()
 model = predictlib.load({model!r})
@@ -54,6 +62,7 @@ print("BENCH", t0, t1, t2, t3, repr(y))
 COLD_ORIGINAL = """
 import time
 t0 = time.monotonic_ns()
+import datetime
 import pickle
 import pandas as pd
 import sklearn
@@ -82,7 +91,7 @@ import predictlib
 model = predictlib.load({model!r})
 after_load = rss()
 with open({records_path!r}) as fh:
-    records = json.load(fh)
+    records = json.load(fh, object_hook=_decode)
 model.predict(records[0])
 after_first = rss()
 k = len(records)
@@ -110,7 +119,7 @@ with open({pickle_path!r}, "rb") as fh:
     model = pickle.load(fh)
 after_load = rss()
 with open({records_path!r}) as fh:
-    records = json.load(fh)
+    records = json.load(fh, object_hook=_decode)
 frame = pd.DataFrame({{c: pd.Series([r[c] for r in records], dtype=t) for c, t in {dtypes!r}.items()}})
 model.predict(frame.iloc[[0]])
 after_first = rss()

@@ -132,18 +132,30 @@ _T0 = time.perf_counter()
 
 
 def clean_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-like records: Python scalars, missing values as None."""
+    """Rows as the records an app has: Python scalars, naive ``datetime.datetime`` for
+    datetimes, missing values as None."""
     out = []
     for row in frame.to_dict(orient="records"):
         rec = {}
         for key, value in row.items():
-            if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            if value is pd.NaT:
+                value = None
+            elif isinstance(value, pd.Timestamp):
+                value = value.to_pydatetime()
+            elif hasattr(value, "item") and not isinstance(value, (str, bytes)):
                 value = value.item()
             if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
                 value = None
             rec[key] = value
         out.append(rec)
     return out
+
+
+def _encode_datetime(value: Any) -> dict[str, str]:
+    """JSON for a datetime of a record (the children decode it: benchmarks/_children.py)."""
+    if isinstance(value, datetime.datetime):
+        return {"$datetime": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def tile_frame(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
@@ -388,7 +400,7 @@ def footprint(p: Prepared, envs: dict[str, Any], s: Settings, work: Path) -> dic
     cwd.mkdir(exist_ok=True)
     records_path = work / "records" / f"{p.name}.json"
     records_path.parent.mkdir(exist_ok=True)
-    records_path.write_text(json.dumps(p.records_all, allow_nan=False))
+    records_path.write_text(json.dumps(p.records_all, allow_nan=False, default=_encode_datetime))
     if "_envs" in envs:
         runtime = _children.Child(envs["_envs"]["runtime"].python, cwd, _child_env())
         original = _children.Child(envs["_envs"]["original"].python, cwd, _child_env())
