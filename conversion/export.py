@@ -223,6 +223,10 @@ def export_pipeline(
     onx.ir_version = IR_VERSION
     if clean_up:
         simplify(onx)
+    # one order for the opset imports (skl2onnx's depends on what the process converted before)
+    opsets = sorted(onx.opset_import, key=lambda o: o.domain)
+    del onx.opset_import[:]
+    onx.opset_import.extend(opsets)
     onx.producer_name = "predictlib"
     onx.producer_version = ""
     onx.doc_string = f"predictlib graph; missing categories are {MISSING!r}"
