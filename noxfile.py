@@ -54,7 +54,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """predictlib vs the original pipeline (~5 min): benchmarks/results/latest.{json,png}, README table.
+    """predictlib vs the original pipeline (~7 min): benchmarks/results/latest.{json,png}, README table.
 
     ``nox -s bench -- --reuse`` reuses the artifacts of the previous run; ``-- --quick`` is a smoke run.
     """

@@ -109,17 +109,16 @@ class CategoryIds:
         import pyarrow.compute as pc
 
         if self._arrow_vocabulary is None:
-            self._arrow_vocabulary = pa.array(self.vocabulary, type=pa.string())
+            # the sentinel's place holds null: a missing value (null) finds its id there
+            vocabulary = [None if t == self._missing_text else t for t in self.vocabulary]
+            self._arrow_vocabulary = pa.array(vocabulary, type=pa.string())
         vocabulary = self._arrow_vocabulary
         if values.type != vocabulary.type:
             vocabulary = vocabulary.cast(values.type)
-        found = pc.index_in(values, value_set=vocabulary)
-        ids = np.asarray(found.fill_null(self.unseen).to_numpy(zero_copy_only=False), dtype=np.int64)
-        if values.null_count:
-            missing = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-            if (ids[~missing] == self.missing).any():
-                return None
-            ids[missing] = self.missing
-        elif (ids == self.missing).any():
+        if pc.any(pc.equal(values, self._missing_text)).as_py():
             return None
+        found = pc.index_in(values, options=pc.SetLookupOptions(vocabulary, skip_nulls=False))
+        if found.null_count:
+            found = found.fill_null(self.unseen)
+        ids = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
         return ids

@@ -368,9 +368,11 @@ class InputAdapter:
             sizes = {c: len(v) for c, v in data.items()}
             raise InputError([Problem(None, None, sizes, "all columns must have the same length")])
         n = lengths.pop() if lengths else 0
-        num = _assemble(
-            [self._numeric_column(data[c], c, problems) for c in self.numeric], n, np.dtype(np.float64)
-        )
+        num = _frame_numbers(columns, self.numeric)
+        if num is None:
+            num = _assemble(
+                [self._numeric_column(data[c], c, problems) for c in self.numeric], n, np.dtype(np.float64)
+            )
         cat = _assemble(
             [self._categorical_column(data[c], c, problems) for c in self.categorical],
             n,
@@ -544,6 +546,23 @@ def _as_datetime_array(values: Any) -> tuple[np.ndarray, np.ndarray] | None:
     bad = ~nat & ((ticks < low) | (ticks > high))
     ns = np.where(nat | bad, NAT, np.where(bad, 0, ticks) * multiplier)
     return ns.astype(np.int64), bad
+
+
+def _frame_numbers(frame: Any, columns: Sequence[str]) -> np.ndarray | None:
+    """The numeric columns of a DataFrame whose dtypes are all numbers (numpy, nullable
+    or pyarrow-backed; not bool) as one float64 matrix, in one pandas call; None
+    otherwise (the per-column path checks each value). The matrix may be column-major:
+    onnxruntime copies each run's rows into place, in the caches."""
+    if not (hasattr(frame, "iloc") and hasattr(frame, "dtypes")) or not columns:
+        return None
+    if not frame.columns.is_unique:
+        return None
+    dtypes = frame.dtypes
+    for column in columns:
+        kind = getattr(dtypes[column], "kind", None)
+        if kind not in ("i", "u", "f"):
+            return None
+    return np.asarray(frame[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
 def _as_arrow_strings(values: Any) -> Any:
