@@ -52,11 +52,10 @@ def widen_imputations(model: ModelProto) -> int:
     the imputers of a pipeline read the same input block, and three nodes each become
     two for all. :func:`collapse_plumbing` then reads the wide matrix directly."""
     graph = model.graph
-    types = _types(model)
-    if types is None:
+    facts = _facts(model)
+    if facts is None:
         return 0
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
+    types, constants, producer = facts
     found: dict[str, list[tuple[NodeProto, list[int], Any]]] = {}
     for node in graph.node:
         if node.op_type != "Where" or node.domain not in ("", "ai.onnx"):
@@ -148,11 +147,10 @@ def collapse_plumbing(model: ModelProto) -> int:
     is read from the wide matrix, so one input often does. The intermediate
     selections and concatenations are dropped once unused."""
     graph = model.graph
-    types = _types(model)
-    if types is None:
+    facts = _facts(model)
+    if facts is None:
         return 0
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
+    types, constants, producer = facts
     # wide -> (x, columns of x it leaves unchanged)
     same_as: dict[str, tuple[str, set[int]]] = {}
     for node in graph.node:
@@ -268,6 +266,17 @@ def _types(model: ModelProto) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - without types nothing is proven: nothing changes
         return None
     return {v.name: v.type.tensor_type for v in [*inferred.input, *inferred.value_info, *inferred.output]}
+
+
+def _facts(model: ModelProto) -> tuple[dict[str, Any], dict[str, Any], dict[str, NodeProto]] | None:
+    """The tensors' inferred types, the constants' values and each tensor's producer;
+    None when shape inference fails (then nothing is changed)."""
+    types = _types(model)
+    if types is None:
+        return None
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    return types, constants, producer
 
 
 def select_columns_faster(model: ModelProto) -> int:
