@@ -213,8 +213,10 @@ def markdown(results: dict[str, Any], *, png: Path, root: Path) -> str:
         "for the original); batches tile the model's data, throughput is rows / median call time; "
         "cold start and RSS are fresh `python -c` processes in throwaway uv venvs holding only each stack, "
         "timed from just before the spawn to the first prediction (the OS page cache is warm); "
-        '"pre-built input arrays" is the artifact\'s onnxruntime session run on the grouped '
-        "`num`/`cat` arrays, i.e. predictlib minus input adaptation. MB = 10^6 bytes.",
+        '"pre-built input arrays" is the onnxruntime session of the graph predictlib runs '
+        "(`model.ids.onnx` when the artifact has one) on the inputs the runtime builds (`num`, "
+        "`cat_ids`, `dt`), in one run, i.e. predictlib minus input adaptation and chunking. "
+        "MB = 10^6 bytes.",
     ]
     return "\n".join(lines) + "\n"
 
