@@ -278,12 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     folders = [Path(a) for a in args] or [Path("artifacts") / n for n in model_names()]
     for folder in folders:
         model = predictlib.load(folder)
-        records = [r for r in _records_for(model.name) if _accepted(model, r)]
+        records = [r for r in _records_for(model.name) if accepted(model, r)]
         print(format_profile(model.name, profile_single_row(folder, records)))
     return 0
 
 
-def _accepted(model: Any, record: dict[str, Any]) -> bool:
+def accepted(model: Any, record: dict[str, Any]) -> bool:
+    """Whether ``model`` predicts ``record`` (benchmarks use accepted records only)."""
     try:
         model.predict(record)
     except predictlib.InputError:

@@ -204,11 +204,11 @@ def prepare(name: str, work: Path, reuse: bool) -> Prepared:
     model = predictlib.load(folder)
     X_all = pd.concat([trained.X_train, trained.X_test])
     records = clean_records(X_all)
-    ok = [i for i, r in enumerate(records) if _accepted(model, r)]
+    ok = [i for i, r in enumerate(records) if _profile.accepted(model, r)]
     X_all = X_all.iloc[ok].reset_index(drop=True)
     records = [records[i] for i in ok]
     test = clean_records(trained.X_test)
-    pool = [i for i, r in enumerate(test) if _accepted(model, r)][:200]
+    pool = [i for i, r in enumerate(test) if _profile.accepted(model, r)][:200]
     pool_records = [test[i] for i in pool]
     pool_frames = [trained.X_test.iloc[[i]] for i in pool[:50]]
     mine = np.asarray([model.predict(r) for r in pool_records[:50]])
@@ -239,14 +239,6 @@ def prepare(name: str, work: Path, reuse: bool) -> Prepared:
             "pickle_bytes": pickle_path.stat().st_size,
         },
     )
-
-
-def _accepted(model: Any, record: dict[str, Any]) -> bool:
-    try:
-        model.predict(record)
-    except predictlib.InputError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------- measurements

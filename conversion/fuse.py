@@ -191,7 +191,7 @@ def fuse_categorical(model: ModelProto, state: ExportState) -> Fusion | None:
     del graph.node[:]
     graph.node.extend(nodes + kept)
     graph.initializer.extend(inits)
-    _drop_unused(graph)
+    drop_unused(graph)
     return Fusion(len(region), len(nodes), vocabulary, dropped)
 
 
@@ -416,7 +416,7 @@ def ids_variant(model: ModelProto, width: int) -> ModelProto | None:
     ]
     del graph.input[:]
     graph.input.extend(inputs)
-    _drop_unused(graph)
+    drop_unused(graph)
     onnx.checker.check_model(variant, full_check=True)
     return variant
 
@@ -470,7 +470,9 @@ def _merge_refusals(
     return plans, dropped
 
 
-def _drop_unused(graph: onnx.GraphProto) -> None:
+def drop_unused(graph: onnx.GraphProto) -> None:
+    """Remove the initializers nothing reads and the value_info of tensors that no
+    longer exist (after nodes were removed or replaced)."""
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
     kept = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]

@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
+from .fuse import ML, drop_unused, require_ml_opset
+
 #: element types onnxruntime's ArrayFeatureExtractor takes
 _EXTRACTABLE = {
     TensorProto.DOUBLE,
@@ -254,10 +256,7 @@ def _drop_dead(model: ModelProto) -> None:
             break
         del graph.node[:]
         graph.node.extend(kept)
-    used = {i for n in graph.node for i in n.input}
-    inits = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
+    drop_unused(graph)
 
 
 def _types(model: ModelProto) -> dict[str, Any] | None:
@@ -281,8 +280,6 @@ def _facts(model: ModelProto) -> tuple[dict[str, Any], dict[str, Any], dict[str,
 
 def select_columns_faster(model: ModelProto) -> int:
     """Replace column selections by ArrayFeatureExtractor (in place); return how many."""
-    from .fuse import ML, require_ml_opset
-
     types = _types(model)
     if types is None:
         return 0
@@ -341,13 +338,7 @@ def remove_no_ops(model: ModelProto) -> int:
     if removed:
         del graph.node[:]
         graph.node.extend(kept)
-        infos = [v for v in graph.value_info if v.name not in renamed]
-        del graph.value_info[:]
-        graph.value_info.extend(infos)
-        used = {i for n in graph.node for i in n.input}
-        inits = [t for t in graph.initializer if t.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(inits)
+        drop_unused(graph)
     return removed
 
 

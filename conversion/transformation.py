@@ -271,8 +271,24 @@ class PowerTransformerConverter(FrameConverter):
         ctx.node("Pow", [x, ctx.const(number(model, "exp", model.exp))], ctx.y())
 
 
+class _LambdaConverter(FrameConverter):
+    """Transformers with a fitted ``lambda_dict_`` (one finite lambda per variable)."""
+
+    @staticmethod
+    def lambdas(model: Any) -> list[float]:
+        return per_variable(model, "lambda_dict_", model.lambda_dict_, list(model.variables_))
+
+    def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
+        bad = [
+            v for v, lam in zip(model.variables_, self.lambdas(model), strict=True) if not math.isfinite(lam)
+        ]
+        if bad:
+            raise ExportError(f"{step_label(model)}: lambda_dict_ is not finite for variables {bad}")
+        return self.in_place(columns, numeric_variables(model, columns))
+
+
 @frame_converter
-class BoxCoxTransformerConverter(FrameConverter):
+class BoxCoxTransformerConverter(_LambdaConverter):
     """``scipy.special.boxcox(x, lambda_dict_[v])``: ``log(x)`` when ``|lambda| < 1e-19``;
     ``expm1(lambda log x) / lambda`` when ``lambda log x < 709.78``; else
     ``sign(lambda) exp(lambda log x - log |lambda|) - 1 / lambda`` (no overflow)."""
@@ -281,16 +297,9 @@ class BoxCoxTransformerConverter(FrameConverter):
     supports = "fitted lambda_dict_ (any lambda, 0 included)"
     onnx_ops = CHECK_OPS | EXPM1_OPS | frozenset({"LessOrEqual", "Less", "Log", "Mul", "Div", "Sub", "Exp"})
 
-    def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
-        lambdas = per_variable(model, "lambda_dict_", model.lambda_dict_, list(model.variables_))
-        bad = [v for v, lam in zip(model.variables_, lambdas, strict=True) if not math.isfinite(lam)]
-        if bad:
-            raise ExportError(f"{step_label(model)}: lambda_dict_ is not finite for variables {bad}")
-        return self.in_place(columns, numeric_variables(model, columns))
-
     def convert(self, ctx: StepContext, model: Any) -> None:
         variables = list(model.variables_)
-        lambdas = per_variable(model, "lambda_dict_", model.lambda_dict_, variables)
+        lambdas = self.lambdas(model)
         x = ctx.gather(variables)
         refuse_nan_and_inf(ctx, variables, x)
         ctx.refuse_if(
@@ -318,7 +327,7 @@ class BoxCoxTransformerConverter(FrameConverter):
 
 
 @frame_converter
-class YeoJohnsonTransformerConverter(FrameConverter):
+class YeoJohnsonTransformerConverter(_LambdaConverter):
     """``scipy.stats.yeojohnson(x, lambda_dict_[v])`` (scipy's ``_yeojohnson_transform``):
     for x >= 0, ``log1p(x)`` when ``|lambda| < eps`` else ``expm1(lambda log1p(x)) / lambda``;
     for x < 0, ``-log1p(-x)`` when ``|lambda - 2| <= eps`` else
@@ -333,16 +342,9 @@ class YeoJohnsonTransformerConverter(FrameConverter):
         | frozenset({"GreaterOrEqual", "Abs", "Where", "Mul", "Div", "Neg", "And", "Or", "Not"})
     )
 
-    def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
-        lambdas = per_variable(model, "lambda_dict_", model.lambda_dict_, list(model.variables_))
-        bad = [v for v, lam in zip(model.variables_, lambdas, strict=True) if not math.isfinite(lam)]
-        if bad:
-            raise ExportError(f"{step_label(model)}: lambda_dict_ is not finite for variables {bad}")
-        return self.in_place(columns, numeric_variables(model, columns))
-
     def convert(self, ctx: StepContext, model: Any) -> None:
         variables = list(model.variables_)
-        lambdas = per_variable(model, "lambda_dict_", model.lambda_dict_, variables)
+        lambdas = self.lambdas(model)
         eps = float(np.finfo(np.float64).eps)
         x = ctx.gather(variables)
         refuse_nan_and_inf(ctx, variables, x)
