@@ -26,7 +26,14 @@ def build(session: nox.Session) -> None:
     _install(session, "build")
     session.run("python", "-m", "build", "--wheel", "--no-isolation", "--outdir", "dist", ".")
     session.run(
-        "python", "-m", "conversion.build", "--dist", "dist", "--artifacts", "artifacts", *session.posargs
+        "python",
+        "-m",
+        "predictlib.build.build",
+        "--dist",
+        "dist",
+        "--artifacts",
+        "artifacts",
+        *session.posargs,
     )
 
 
@@ -74,8 +81,8 @@ def compare(session: nox.Session) -> None:
         session.error("usage: nox -s compare -- MODEL")
     _install(session, "build")
     (model,) = session.posargs
-    session.run("python", "-m", "conversion.build", model)
-    session.run("python", "-m", "conversion.release", "compare", model)
+    session.run("python", "-m", "predictlib.build.build", model)
+    session.run("python", "-m", "predictlib.build.stages.release", "compare", model)
 
 
 @nox.session(python=PYTHON)
@@ -85,5 +92,5 @@ def release(session: nox.Session) -> None:
         session.error("usage: nox -s release -- MODEL")
     _install(session, "build")
     (model,) = session.posargs
-    session.run("python", "-m", "conversion.build", model)
-    session.run("python", "-m", "conversion.release", "record", model)
+    session.run("python", "-m", "predictlib.build.build", model)
+    session.run("python", "-m", "predictlib.build.stages.release", "record", model)

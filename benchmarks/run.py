@@ -4,7 +4,7 @@
     python -m benchmarks.run --reuse   # reuse the artifacts built by an earlier run
 
 For every model in ``models/``: builds the artifact and model wheel with
-``conversion.build.build_model`` in a work folder (keeping the fitted original
+``predictlib.build.build.build_model`` in a work folder (keeping the fitted original
 pipeline, which is pickled only there, for the cold-start comparison), then measures:
 
 * single-row latency (median, p99): predictlib from a dict (the realistic call),
@@ -180,8 +180,8 @@ class Prepared:
 
 def prepare(name: str, work: Path, reuse: bool) -> Prepared:
     """Build (or reuse) model ``name``'s artifact and wheel; keep the fitted original."""
-    from conversion.build import build_model
-    from conversion.package import wheel_filename
+    from predictlib.build.build import build_model
+    from predictlib.build.stages.package import wheel_filename
     from models.train import load_config, train
 
     artifacts, dist = work / "artifacts", work / "dist"

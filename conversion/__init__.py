@@ -6,8 +6,14 @@ Importing this package registers predictlib's converters with skl2onnx, so
 whole export the way predictlib's artifacts need it (grouped inputs, refusals).
 """
 
-from ._frame import MISSING, TARGET_OPSET, Check, Column, ExportError, registered_frame_converters
-from .export import Exported, export_pipeline, infer_columns
+if __name__ != "predictlib.build":  # pragma: no cover - a checkout's top-level folder
+    raise ImportError(
+        "conversion/ is the source of predictlib.build: import predictlib.build "
+        "(pip install 'predictlib[build]', or an editable install of this repository)"
+    )
+
+from .core.frame import MISSING, TARGET_OPSET, Check, Column, ExportError, registered_frame_converters
+from .stages.export import Exported, export_pipeline, infer_columns
 
 __all__ = [
     "MISSING",

@@ -1,6 +1,6 @@
 """The build: train -> export -> verify -> package, for every model in ``models/``.
 
-    python -m conversion.build [MODEL ...] [--dist dist] [--artifacts artifacts]
+    python -m predictlib.build.build [MODEL ...] [--dist dist] [--artifacts artifacts]
 
 Fails (exit 1) when a model misses its acceptance threshold, when the graph and
 the original pipeline disagree, or when an artifact does not load back.
@@ -20,13 +20,13 @@ from models.train import Trained, model_names, train
 from predictlib._artifact import IDS_MODEL_FILE, MANIFEST_FILE, MODEL_FILE
 
 from . import tolerances
-from .export import Exported, export_pipeline, infer_columns
-from .golden import write_golden
-from .manifest import RUNTIME_REQUIREMENT, dumps, files_section, make_manifest, seal
-from .mobile import ORT_FILE, ort_details, verify_ort, write_ort
-from .package import write_model_wheel
-from .release import check_release
-from .verify import EquivalenceError, compare, generate_records, records_from_frame
+from .stages.export import Exported, export_pipeline, infer_columns
+from .stages.golden import write_golden
+from .stages.manifest import RUNTIME_REQUIREMENT, dumps, files_section, make_manifest, seal
+from .stages.mobile import ORT_FILE, ort_details, verify_ort, write_ort
+from .stages.package import write_model_wheel
+from .stages.release import check_release
+from .stages.verify import EquivalenceError, compare, generate_records, records_from_frame
 
 
 def graph_files(exported: Exported) -> dict[str, bytes]:
@@ -154,7 +154,9 @@ def build_model(name: str, *, artifacts: Path, dist: Path, log: Any = print) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conversion.build", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m predictlib.build.build", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("models", nargs="*", help=f"models to build (default: all of {model_names()})")
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="where the wheels go (default: dist)")
     parser.add_argument(

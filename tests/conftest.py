@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion.build import Built, build_model
+from predictlib.build.build import Built, build_model
 from models.train import model_names
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@
 * :func:`check_equivalent`: export a fitted transformer (or pipeline of transformers),
   run the graph with onnxruntime and compare it row by row with the original
   ``transform``: the original raises on a row <=> the graph's ``refusals`` flag it;
-  otherwise the outputs are equal (numbers within :mod:`conversion.tolerances`);
+  otherwise the outputs are equal (numbers within :mod:`predictlib.build.tolerances`);
 * datetime columns (:func:`datetimes`, :func:`datetime_frames`): naive ``datetime64``
   columns of any unit over the whole int64-nanosecond range, calendar edge cases and NaT;
   the graph gets them as int64 nanoseconds (``dt``) and may output them (``dt_out``);
@@ -34,8 +34,8 @@ from hypothesis.control import currently_in_test_context
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-import conversion
-from conversion import (
+from predictlib import build as conversion
+from predictlib.build import (
     MISSING,
     Column,
     Exported,
@@ -44,8 +44,8 @@ from conversion import (
     registered_frame_converters,
     tolerances,
 )
-from conversion._frame import PLUMBING_OPS
-from conversion.fuse import FUSION_OPS
+from predictlib.build.core.frame import PLUMBING_OPS
+from predictlib.build.passes.fuse import FUSION_OPS
 
 # --------------------------------------------------------------------------- settings
 

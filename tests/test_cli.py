@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conversion import tolerances
-from conversion.build import Built
-from conversion.verify import original_predict
+from predictlib.build import tolerances
+from predictlib.build.build import Built
+from predictlib.build.stages.verify import original_predict
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from converter_harness import COVERAGE, covers, uncovered
 
-from conversion import registered_frame_converters
+from predictlib.build import registered_frame_converters
 
 TESTS = Path(__file__).resolve().parent
 
@@ -49,10 +49,10 @@ def test_uncovered_names_the_classes_without_a_test() -> None:
 
 
 def test_every_estimator_converter_is_named_by_a_test() -> None:
-    """The float64 estimator converters (conversion/estimators.py) have no ``@covers``
+    """The float64 estimator converters (conversion/converters/sklearn/estimators.py) have no ``@covers``
     registry: a test must at least name each class (docs/converters.md lists them)."""
-    from conversion.coverage import tests_naming
-    from conversion.estimators import registered_estimators
+    from predictlib.build.coverage import tests_naming
+    from predictlib.build.converters.sklearn.estimators import registered_estimators
 
     naming = tests_naming(TESTS)
     missing = [cls.__name__ for cls in registered_estimators() if not naming.get(cls.__name__)]

@@ -22,10 +22,10 @@ from feature_engine.imputation import MeanMedianImputer
 from feature_engine.transformation import LogTransformer
 from hypothesis import given
 
-import conversion.encoding
-import conversion.imputation
-from conversion import MISSING, Exported, registered_frame_converters
-from conversion._frame import StepContext
+import predictlib.build.converters.feature_engine.encoding
+import predictlib.build.converters.feature_engine.imputation
+from predictlib.build import MISSING, Exported, registered_frame_converters
+from predictlib.build.core.frame import StepContext
 
 FIT = pd.DataFrame(
     {
@@ -49,27 +49,31 @@ def test_the_unpatched_converters_pass() -> None:
 
 
 def test_a_wrong_value_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    convert = conversion.imputation._DictImputer.convert
+    convert = predictlib.build.converters.feature_engine.imputation._DictImputer.convert
 
     def off_by_one(self: Any, ctx: StepContext, model: Any) -> None:
         wrong = copy.copy(model)
         wrong.imputer_dict_ = {k: v + 1 for k, v in model.imputer_dict_.items()}
         convert(self, ctx, wrong)
 
-    monkeypatch.setattr(conversion.imputation._DictImputer, "convert", off_by_one)
+    monkeypatch.setattr(
+        predictlib.build.converters.feature_engine.imputation._DictImputer, "convert", off_by_one
+    )
     with pytest.raises(AssertionError, match=r"row 0, 'n0': graph 3\.333.*, original 2\.333"):
         check_equivalent(MeanMedianImputer(imputation_method="mean"), FIT, ROWS)
 
 
 def test_a_wrong_string_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    convert = conversion.encoding.RareLabelEncoderConverter.convert
+    convert = predictlib.build.converters.feature_engine.encoding.RareLabelEncoderConverter.convert
 
     def other_label(self: Any, ctx: StepContext, model: Any) -> None:
         wrong = copy.copy(model)
         wrong.replace_with = "Other"
         convert(self, ctx, wrong)
 
-    monkeypatch.setattr(conversion.encoding.RareLabelEncoderConverter, "convert", other_label)
+    monkeypatch.setattr(
+        predictlib.build.converters.feature_engine.encoding.RareLabelEncoderConverter, "convert", other_label
+    )
     encoder = RareLabelEncoder(tol=0.5, n_categories=1, missing_values="ignore")
     with pytest.raises(AssertionError, match="graph 'Other', original 'Rare'"):
         check_equivalent(encoder, FIT, ROWS)
@@ -77,7 +81,7 @@ def test_a_wrong_string_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_missing_value_turned_into_a_label_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     # the encoder keeps "q" as it is, and treats real missing values as rare labels
-    monkeypatch.setattr(conversion.encoding, "MISSING", "q")
+    monkeypatch.setattr(predictlib.build.converters.feature_engine.encoding, "MISSING", "q")
     encoder = RareLabelEncoder(tol=0.5, n_categories=1, missing_values="ignore")
     with pytest.raises(AssertionError, match="original missing"):
         check_equivalent(encoder, FIT, ROWS)

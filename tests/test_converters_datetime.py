@@ -33,8 +33,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 
-from conversion import ExportError, export_pipeline, infer_columns
-from conversion.datetime_features import OUTPUT_UNITS, unit_nanoseconds
+from predictlib.build import ExportError, export_pipeline, infer_columns
+from predictlib.build.converters.feature_engine.datetime import OUTPUT_UNITS, unit_nanoseconds
 
 #: a range where no difference of two datetimes overflows int64 nanoseconds (1823-2116)
 NARROW = (-(2**62) + 1, 2**62 - 1)

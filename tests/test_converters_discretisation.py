@@ -34,8 +34,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 
-import conversion
-from conversion import export_pipeline, infer_columns
+from predictlib import build as conversion
+from predictlib.build import export_pipeline, infer_columns
 
 #: the values of numeric columns at fit: finite (discretisers refuse NaN / inf at fit)
 FIT_NUMBERS = st.one_of(

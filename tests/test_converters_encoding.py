@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 
-from conversion import MISSING, export_pipeline, infer_columns
+from predictlib.build import MISSING, export_pipeline, infer_columns
 
 
 @covers(RareLabelEncoder)
@@ -95,7 +95,7 @@ def test_rare_label_encoder_keeps_none_as_missing_like_a_str_column() -> None:
     ``None`` in an ``object`` column (``isin([..., nan])`` does not match None). The graph
     cannot tell them apart (both are the missing marker) and keeps them missing, as
     feature-engine does for a ``str`` column (the runtime's reference, see
-    conversion/verify.py). The property test above leaves None out for that reason; if
+    conversion/stages/verify.py). The property test above leaves None out for that reason; if
     this test fails, feature-engine changed and the restriction can go."""
     fit = pd.DataFrame({"c0": pd.Series(["a"] * 8 + ["b", "c"], dtype=object)})
     encoder = quietly(lambda: RareLabelEncoder(tol=0.3, n_categories=1, missing_values="ignore").fit(fit))

@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 
-from conversion import MISSING
+from predictlib.build import MISSING
 
 #: fill numbers a user may choose: zero, signs, extremes, non-integers
 FILL_NUMBERS = st.one_of(

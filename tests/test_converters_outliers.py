@@ -161,7 +161,7 @@ def test_outlier_trimmer_is_refused(capping_method: str) -> None:
     quietly(lambda: pipe.fit(FIT))
     message = export_error(pipe, FIT)
     assert "step 'trim_step' (OutlierTrimmer)" in message
-    assert "removes the rows" in message and "one output row per input row" in message
+    assert "removes the rows" in message and "exactly one output row" in message
 
 
 def test_winsorizer_indicator_clash_is_refused() -> None:

@@ -32,7 +32,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 
-from conversion import infer_columns
+from predictlib.build import infer_columns
 
 
 @covers(

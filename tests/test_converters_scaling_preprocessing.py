@@ -36,7 +36,7 @@ from hypothesis import given, reject
 from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 
-from conversion import MISSING, export_pipeline, infer_columns
+from predictlib.build import MISSING, export_pipeline, infer_columns
 
 
 @covers(MeanNormalizationScaler)

@@ -45,8 +45,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from conversion import export_pipeline, infer_columns
-from conversion._frame import PLUMBING_OPS
+from predictlib.build import export_pipeline, infer_columns
+from predictlib.build.core.frame import PLUMBING_OPS
 
 
 @dataclass

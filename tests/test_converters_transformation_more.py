@@ -259,7 +259,7 @@ def test_arcsin_transformer_on_an_int64_column() -> None:
     (``X.loc[:, variables] = ...``, no cast to float first), which pandas 3 refuses
     (TypeError, even for 0 -> 0.0): the original raises on every int64 column at
     transform. The graph gets float64 numbers, whatever the caller's dtype, and follows
-    the original on float64 columns (the runtime's reference frame, conversion/verify.py);
+    the original on float64 columns (the runtime's reference frame, conversion/stages/verify.py);
     the property test uses float64 columns for that reason. If this test fails,
     feature-engine or pandas changed and the restriction can go."""
     fit = pd.DataFrame({"n0": [0, 1, 1]})

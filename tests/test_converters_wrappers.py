@@ -50,7 +50,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from conversion import export_pipeline, infer_columns, tolerances
+from predictlib.build import export_pipeline, infer_columns, tolerances
 
 FINITE = numbers(missing=False, infinite=False)
 

@@ -1,4 +1,4 @@
-"""docs/converters.md is generated from the registries (``python -m conversion.coverage``)
+"""docs/converters.md is generated from the registries (``python -m predictlib.build.coverage``)
 and must be up to date; every feature-engine class is either converted or recorded as
 not convertible. (That every frame converter has a property test is checked by
 test_converter_coverage.py.)"""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion import coverage
+from predictlib.build import coverage
 
 
 def test_docs_converters_md_is_up_to_date() -> None:
@@ -28,7 +28,7 @@ def test_docs_converters_md_is_up_to_date() -> None:
                 )
             )[:40]
         )
-        pytest.fail(f"docs/converters.md is out of date: run `python -m conversion.coverage`\n{diff}")
+        pytest.fail(f"docs/converters.md is out of date: run `python -m predictlib.build.coverage`\n{diff}")
 
 
 def test_every_feature_engine_class_is_converted_or_recorded() -> None:

@@ -24,12 +24,13 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
 import predictlib
-from conversion import golden, tolerances
-from conversion.build import graph_files, verify
-from conversion.export import export_pipeline, infer_columns
-from conversion.manifest import dumps, files_section, make_manifest, seal
-from conversion.mobile import ORT_FILE, ort_details, verify_ort, write_ort
-from conversion.verify import compare, original_predict, records_from_frame
+from predictlib.build import tolerances
+from predictlib.build.stages import golden
+from predictlib.build.build import graph_files, verify
+from predictlib.build.stages.export import export_pipeline, infer_columns
+from predictlib.build.stages.manifest import dumps, files_section, make_manifest, seal
+from predictlib.build.stages.mobile import ORT_FILE, ort_details, verify_ort, write_ort
+from predictlib.build.stages.verify import compare, original_predict, records_from_frame
 from models.train import Trained
 from predictlib._inputs import DATETIME_RANGE, NAT
 
@@ -96,7 +97,7 @@ class Built:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """An artifact folder made as conversion.build.build_model makes one."""
+    """An artifact folder made as predictlib.build.build.build_model makes one."""
     X, y = _frame(400, 0)
     X_test, y_test = _frame(100, 1)
     pipe = _pipeline().fit(X, y)
@@ -266,7 +267,7 @@ def test_batches_of_every_shape(built: Built) -> None:
 
 
 def test_compare_agrees_on_generated_records(built: Built) -> None:
-    from conversion.verify import generate_records
+    from predictlib.build.stages.verify import generate_records
 
     records = generate_records(built.trained.X_train, built.columns, 300, seed=11)
     report = compare(built.trained.model, built.model, records, built.columns, seed=11)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conversion import tolerances
-from conversion.build import Built
-from conversion.verify import records_from_frame, reference_frame
+from predictlib.build import tolerances
+from predictlib.build.build import Built
+from predictlib.build.stages.verify import records_from_frame, reference_frame
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion.build import Built
+from predictlib.build.build import Built
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBED = ROOT / "embed" / "node"

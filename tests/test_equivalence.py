@@ -1,7 +1,7 @@
 """Equivalence of the exported graph with the original pipeline, end to end.
 
 The build verifies it (held-out rows + 10,000 generated records, see
-conversion/verify.py) and fails when they disagree; these tests check that the
+conversion/stages/verify.py) and fails when they disagree; these tests check that the
 build did, and add hypothesis-generated records on top.
 """
 
@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import predictlib
-from conversion import tolerances
-from conversion.build import Built
-from conversion.verify import EXTREME_NUMBERS, compare, records_from_frame, reference_frame
+from predictlib.build import tolerances
+from predictlib.build.build import Built
+from predictlib.build.stages.verify import EXTREME_NUMBERS, compare, records_from_frame, reference_frame
 
 
 def test_build_verified_every_model(built_models: dict[str, Built]) -> None:

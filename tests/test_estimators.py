@@ -1,4 +1,4 @@
-"""Float64 estimators (conversion/estimators.py): exported graphs against scikit-learn.
+"""Float64 estimators (conversion/converters/sklearn/estimators.py): exported graphs against scikit-learn.
 
 Every model is converted with skl2onnx (DoubleTensorType input, ``zipmap=False``), its
 ai.onnx.ml opset raised by ``finalize_ml_opset``, checked by onnx and run by a real
@@ -48,9 +48,10 @@ from sklearn.tree import (
 from sklearn.utils import get_tags
 from threadpoolctl import threadpool_limits
 
-import conversion
-from conversion import export, tolerances
-from conversion.estimators import TREE_ML_OPSET, finalize_ml_opset
+from predictlib import build as conversion
+from predictlib.build import tolerances
+from predictlib.build.stages import export
+from predictlib.build.converters.sklearn.estimators import TREE_ML_OPSET, finalize_ml_opset
 
 pytestmark = [  # scikit-learn's own finiteness checks on NaN / huge inputs
     pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),

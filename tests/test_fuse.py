@@ -1,4 +1,4 @@
-"""The graph optimisations (conversion/fuse.py, conversion/simplify.py) and the ids
+"""The graph optimisations (conversion/passes/fuse.py, conversion/passes/simplify.py) and the ids
 graph the runtime feeds: the optimised graph, its ids variant and the plain export
 must agree on every record, refusals included."""
 
@@ -18,9 +18,9 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
 import predictlib
-from conversion.build import Built
-from conversion.export import export_pipeline
-from conversion.verify import generate_records
+from predictlib.build.build import Built
+from predictlib.build.stages.export import export_pipeline
+from predictlib.build.stages.verify import generate_records
 from predictlib._ids import CategoryIds
 from predictlib._inputs import InputAdapter
 
@@ -103,7 +103,7 @@ def test_only_checks_that_cannot_fire_are_dropped(built_models: dict[str, Built]
 
 def test_a_transformer_ending_in_texts_is_left_unfused() -> None:
     frame = pd.DataFrame({"a": ["x", None, "y", "x"], "b": ["u", "v", None, "u"]}, dtype=object)
-    from conversion.export import infer_columns
+    from predictlib.build.stages.export import infer_columns
 
     step = CategoricalImputer(imputation_method="frequent").fit(frame)
     exported = export_pipeline(step, infer_columns(frame))
@@ -132,7 +132,7 @@ def test_fusion_of_a_small_pipeline_with_rare_and_unseen_texts() -> None:
             ("model", LinearRegression()),
         ]
     ).fit(frame, y)
-    from conversion.export import infer_columns
+    from predictlib.build.stages.export import infer_columns
 
     exported = export_pipeline(pipe, infer_columns(frame))
     assert exported.fusion is not None
@@ -272,8 +272,8 @@ def handmade(compare_with: str) -> Any:
 def test_a_column_computed_from_two_input_columns_is_not_fused() -> None:
     """y = (a == b) depends on two columns: no table of one column can hold it, even
     when random mixtures rarely show it (the dependency is read from the graph)."""
-    from conversion._frame import ExportState
-    from conversion.fuse import fuse_categorical
+    from predictlib.build.core.frame import ExportState
+    from predictlib.build.passes.fuse import fuse_categorical
 
     model = handmade("column")
     before = model.SerializeToString()
@@ -282,8 +282,8 @@ def test_a_column_computed_from_two_input_columns_is_not_fused() -> None:
 
 
 def test_a_handmade_region_is_fused_exactly() -> None:
-    from conversion._frame import ExportState
-    from conversion.fuse import fuse_categorical
+    from predictlib.build.core.frame import ExportState
+    from predictlib.build.passes.fuse import fuse_categorical
 
     plain, fused = handmade("a"), handmade("a")
     fusion = fuse_categorical(fused, ExportState())

@@ -16,9 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import predictlib
-from conversion import tolerances
-from conversion.build import Built
-from conversion.verify import numeric_errors, original_predict, records_from_frame, reference_frame
+from predictlib.build import tolerances
+from predictlib.build.build import Built
+from predictlib.build.stages.verify import (
+    numeric_errors,
+    original_predict,
+    records_from_frame,
+    reference_frame,
+)
 
 pytestmark = pytest.mark.slow
 

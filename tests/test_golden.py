@@ -13,11 +13,18 @@ import onnxruntime as ort
 import pytest
 
 import predictlib
-from conversion import tolerances
-from conversion.build import Built
-from conversion.golden import CODES, decode, encode, output_mismatches, read_golden, runtime_problems
-from conversion.mobile import CONFIG_FILE, ORT_FILE, verify_ort
-from conversion.verify import EquivalenceError
+from predictlib.build import tolerances
+from predictlib.build.build import Built
+from predictlib.build.stages.golden import (
+    CODES,
+    decode,
+    encode,
+    output_mismatches,
+    read_golden,
+    runtime_problems,
+)
+from predictlib.build.stages.mobile import CONFIG_FILE, ORT_FILE, verify_ort
+from predictlib.build.stages.verify import EquivalenceError
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 
 import predictlib
-from conversion import tolerances
-from conversion.build import Built
-from conversion.verify import original_predict, records_from_frame, reference_frame
+from predictlib.build import tolerances
+from predictlib.build.build import Built
+from predictlib.build.stages.verify import original_predict, records_from_frame, reference_frame
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conversion.build import Built
-from conversion.manifest import files_section
+from predictlib.build.build import Built
+from predictlib.build.stages.manifest import files_section
 from predictlib._artifact import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]

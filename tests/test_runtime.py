@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 import predictlib
-from conversion import tolerances
-from conversion.build import Built
-from conversion.verify import records_from_frame, reference_frame
+from predictlib.build import tolerances
+from predictlib.build.build import Built
+from predictlib.build.stages.verify import records_from_frame, reference_frame
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +305,7 @@ def test_a_manifest_without_category_ids_runs_model_onnx_on_texts(
 ) -> None:
     """What an artifact of an earlier build (or a runtime ignoring the ids graph) does:
     the same answers and the same refusals from the texts."""
-    from conversion.manifest import dumps, seal
+    from predictlib.build.stages.manifest import dumps, seal
 
     folder = copy_artifact(house_prices, tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())

@@ -1,4 +1,4 @@
-"""conversion/simplify.py on small hand-made graphs: what it removes or rewrites, and
+"""conversion/passes/simplify.py on small hand-made graphs: what it removes or rewrites, and
 that the outputs stay the same (onnxruntime runs both graphs)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
 import predictlib
-from conversion.simplify import simplify
+from predictlib.build.passes.simplify import simplify
 
 WIDTH = 6
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import predictlib
-from conversion.build import Built
-from conversion.verify import generate_records
+from predictlib.build.build import Built
+from predictlib.build.stages.verify import generate_records
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
-import conversion
-from conversion import export_pipeline, infer_columns
-from conversion import unsupported as registry
+from predictlib import build as conversion
+from predictlib.build import export_pipeline, infer_columns
+from predictlib.build.core import frame as frame_module
+from predictlib.build.core import refused as registry
 
 FRAME = pd.DataFrame(
     {
@@ -134,6 +135,6 @@ def test_a_converter_wins_over_the_record(monkeypatch: pytest.MonkeyPatch) -> No
     assert Recorded in registry.registered_not_convertible()
     with pytest.raises(conversion.ExportError, match="a reason"):
         registry.check_convertible(Recorded())
-    monkeypatch.setitem(registry._CONVERTERS, Recorded, object())
+    monkeypatch.setitem(frame_module._CONVERTERS, Recorded, object())
     assert Recorded not in registry.registered_not_convertible()
     registry.check_convertible(Recorded())

@@ -12,9 +12,9 @@ import pytest
 
 import models.train
 import predictlib
-from conversion import release
-from conversion.build import Built, build_model
-from conversion.verify import records_from_frame
+from predictlib.build.stages import release
+from predictlib.build.build import Built, build_model
+from predictlib.build.stages.verify import records_from_frame
 
 pytestmark = pytest.mark.slow
 

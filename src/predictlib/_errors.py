@@ -26,7 +26,7 @@ class Problem:
         if self.column is not None:
             where.append(f"column '{self.column}'")
         head = ", ".join(where) or "input"
-        value = "" if self.value is _NO_VALUE else f": value {_show(self.value)}"
+        value = "" if self.value is NO_VALUE else f": value {_show(self.value)}"
         return f"{head}{value}: {self.expected}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -34,7 +34,7 @@ class Problem:
         return {
             "row": self.row,
             "column": self.column,
-            "value": None if self.value is _NO_VALUE else _jsonable(self.value),
+            "value": None if self.value is NO_VALUE else _jsonable(self.value),
             "expected": self.expected,
         }
 
@@ -45,7 +45,7 @@ class _NoValue:
 
 
 #: ``Problem.value`` when there is no value to show (e.g. a missing column).
-_NO_VALUE: Any = _NoValue()
+NO_VALUE: Any = _NoValue()
 
 
 def _show(value: Any) -> str:
@@ -73,7 +73,7 @@ class InputError(PredictlibError, ValueError):
         first = problems[0]
         self.row = first.row
         self.column = first.column
-        self.value = None if first.value is _NO_VALUE else first.value
+        self.value = None if first.value is NO_VALUE else first.value
         self.expected = first.expected
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         super().__init__(f"{first}{more}")

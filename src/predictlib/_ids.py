@@ -1,5 +1,5 @@
 """Category texts -> the int64 ids a fused graph takes (the manifest's
-``inputs.category_ids``, see ``conversion.fuse``).
+``inputs.category_ids``, see ``predictlib.build.passes.fuse``).
 
 Cell ``[i, j]`` of ``cat_ids`` is the index of the cell's text in the vocabulary (the
 missing-value sentinel is one of its entries), ``len(vocabulary)`` for any other text. Mapping here instead of in the graph spares onnxruntime the string

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import _NO_VALUE, InputError, Problem
+from ._errors import NO_VALUE, InputError, Problem
 from ._ids import CategoryIds
 
 _ABSENT = object()
@@ -77,7 +77,7 @@ _ARROW_DATETIME = re.compile(r"^(timestamp\[(s|ms|us|ns)\]|date32\[day\]|date64\
 DATETIME_RANGE = "expected a datetime between 1677-09-21 00:12:43.145224193 and 2262-04-11 23:47:16.854775807"
 
 
-def _is_missing_scalar(value: Any) -> bool:
+def is_missing_scalar(value: Any) -> bool:
     if value is None:
         return True
     if isinstance(value, float):
@@ -162,7 +162,7 @@ class InputAdapter:
             except (OverflowError, ValueError):
                 problems.append(Problem(row, column, value, "expected a number in the float64 range"))
                 return math.nan
-        if _is_missing_scalar(value):
+        if is_missing_scalar(value):
             return math.nan
         if isinstance(value, str):
             expected = (
@@ -179,7 +179,7 @@ class InputAdapter:
             if value == self.missing:
                 problems.append(Problem(row, column, value, "this text is reserved to mark missing values"))
             return str(value)
-        if _is_missing_scalar(value):
+        if is_missing_scalar(value):
             return self.missing
         problems.append(
             Problem(row, column, value, f"expected a string (a category) or None, got {_type_name(value)}")
@@ -205,7 +205,7 @@ class InputAdapter:
             if np.isnat(value):
                 return NAT
             ns = datetime64_ns(value)
-        elif not isinstance(value, (bool, np.bool_)) and _is_missing_scalar(value):
+        elif not isinstance(value, (bool, np.bool_)) and is_missing_scalar(value):
             return NAT
         else:
             if isinstance(value, str):
@@ -282,7 +282,7 @@ class InputAdapter:
             if type(value) is float or (type(value) is int and -_INT_RANGE < value < _INT_RANGE):
                 num.append(value)
             elif value is _ABSENT:
-                problems.append(Problem(row, column, _NO_VALUE, "required column is missing"))
+                problems.append(Problem(row, column, NO_VALUE, "required column is missing"))
                 num.append(math.nan)
             else:
                 num.append(self.number(value, row, column, problems))
@@ -293,7 +293,7 @@ class InputAdapter:
             if type(value) is str and value != missing:
                 cat.append(value)
             elif value is _ABSENT:
-                problems.append(Problem(row, column, _NO_VALUE, "required column is missing"))
+                problems.append(Problem(row, column, NO_VALUE, "required column is missing"))
                 cat.append(missing)
             else:
                 cat.append(self.category(value, row, column, problems))
@@ -301,7 +301,7 @@ class InputAdapter:
         for column in self.datetime:
             value = get(column, _ABSENT)
             if value is _ABSENT:
-                problems.append(Problem(row, column, _NO_VALUE, "required column is missing"))
+                problems.append(Problem(row, column, NO_VALUE, "required column is missing"))
                 moments.append(NAT)
             else:
                 moments.append(self.moment(value, row, column, problems))
@@ -334,7 +334,7 @@ class InputAdapter:
             moments.append(moment)
 
         def value_at(row: int, column: str) -> Any:
-            return records[row].get(column, _NO_VALUE)
+            return records[row].get(column, NO_VALUE)
 
         num_array, cat_array = self._arrays(nums, cats, len(records))
         if self.ids is not None:  # one lookup pass over every cell
@@ -353,9 +353,7 @@ class InputAdapter:
         lengths = set()
         missing_cols = [c for c in self.columns if c not in columns]
         if missing_cols:
-            raise InputError(
-                [Problem(None, c, _NO_VALUE, "required column is missing") for c in missing_cols]
-            )
+            raise InputError([Problem(None, c, NO_VALUE, "required column is missing") for c in missing_cols])
         data = {c: columns[c] for c in self.columns}
         for c, v in data.items():
             try:
@@ -394,9 +392,7 @@ class InputAdapter:
         positions = frame.columns.get_indexer(self.columns)
         missing_cols = [c for c, at in zip(self.columns, positions, strict=True) if at < 0]
         if missing_cols:
-            raise InputError(
-                [Problem(None, c, _NO_VALUE, "required column is missing") for c in missing_cols]
-            )
+            raise InputError([Problem(None, c, NO_VALUE, "required column is missing") for c in missing_cols])
         cells = frame.to_numpy(dtype=object)[:, positions].tolist()
         columns = self.columns
         return self.from_records([dict(zip(columns, row, strict=True)) for row in cells], single=False)

@@ -8,7 +8,7 @@ reduced-size onnxruntime build needs (``build.sh --minimal_build
 
 :func:`verify_ort` runs the golden vectors (``golden.json``) through ``model.ort`` with
 Python onnxruntime (which loads ORT format): outputs within the equivalence tolerance
-and the same refusals, else :class:`conversion.verify.EquivalenceError`.
+and the same refusals, else :class:`predictlib.build.stages.verify.EquivalenceError`.
 
 Repeatable bytes: onnxruntime writes one table of the ORT file (the kernel type string
 resolver) in hash-map order, and its hash seed comes from an address in memory. The
@@ -38,8 +38,8 @@ import predictlib
 from predictlib._artifact import MODEL_FILE, Artifact
 from predictlib._inputs import InputAdapter
 
-from .golden import GOLDEN_FILE, encode, output_mismatches, read_golden, runtime_problems
-from .verify import EquivalenceError
+from ..stages.golden import GOLDEN_FILE, encode, output_mismatches, read_golden, runtime_problems
+from ..stages.verify import EquivalenceError
 
 ORT_FILE = "model.ort"
 CONFIG_FILE = "model.required_operators.config"

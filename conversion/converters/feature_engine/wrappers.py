@@ -56,7 +56,8 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils import get_tags
 
-from ._frame import (
+from ...converters.feature_engine.creation import RowStatistics, running_sum
+from ...core.frame import (
     MISSING,
     NUM,
     STR,
@@ -66,17 +67,16 @@ from ._frame import (
     FrameConverter,
     Plan,
     StepContext,
-    _frame_step_converter,
-    _frame_step_parser,
     by_kind,
     current_step,
     declare_step,
     frame_aware,
     frame_converter,
+    frame_step_converter,
+    frame_step_parser,
     shape_calculator,
     step_label,
 )
-from .creation import RowStatistics, running_sum
 
 # ------------------------------------------------------------ TransformedTargetRegressor
 
@@ -621,7 +621,7 @@ def _parse_wrapper(scope: Any, model: Any, inputs: list[Any], custom_parsers: An
     """Frame steps as usual; for the skl2onnx-converted scalers, the frame step gathers and
     checks the variables, then skl2onnx's parser / converter of the inner transformer
     computes the new values, which replace the variables."""
-    outputs = _frame_step_parser(scope, model, inputs, custom_parsers)
+    outputs = frame_step_parser(scope, model, inputs, custom_parsers)
     if not isinstance(model.transformer_, _DELEGATED):
         return outputs
     frame = Frame.from_variables(scope, outputs)
@@ -637,7 +637,7 @@ update_registered_converter(
     SklearnTransformerWrapper,
     "PredictlibSklearnTransformerWrapper",
     shape_calculator,
-    _frame_step_converter,
+    frame_step_converter,
     parser=_parse_wrapper,
 )
 

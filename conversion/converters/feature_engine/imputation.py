@@ -14,7 +14,7 @@ from feature_engine.imputation import (
     MeanMedianImputer,
 )
 
-from ._frame import (
+from ...core.frame import (
     MISSING,
     NUM,
     STR,

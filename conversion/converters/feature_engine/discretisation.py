@@ -43,7 +43,8 @@ from feature_engine.discretisation import (
 from onnx import TensorProto
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from ._frame import (
+from ...converters.feature_engine.transformation import numeric_variables, refuse_nan_and_inf
+from ...core.frame import (
     MISSING,
     NUM,
     STR,
@@ -55,7 +56,6 @@ from ._frame import (
     frame_converter,
     step_label,
 )
-from .transformation import numeric_variables, refuse_nan_and_inf
 
 #: integers up to this magnitude are exactly float64
 EXACT_INT = 2**53

@@ -10,7 +10,7 @@ each column's keys in float64 (``Equal`` against a [columns, keys] table, exact:
 float32 ``LabelEncoder`` key), which gives the index of the matching key, then the same
 ``Gather``. A handful of nodes for any number of columns.
 
-``StringSimilarityEncoder`` is refused at export: see :class:`StringSimilarityEncoderConverter`.
+``StringSimilarityEncoder`` is refused at export (:mod:`.refused`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from feature_engine.encoding import (
     OneHotEncoder,
     OrdinalEncoder,
     RareLabelEncoder,
-    StringSimilarityEncoder,
     WoEEncoder,
 )
 from onnx import TensorProto
 
-from ._frame import (
+from ...core.frame import (
     MISSING,
     NUM,
     STR,
@@ -494,37 +493,3 @@ class OneHotEncoderConverter(FrameConverter):
             equal = ctx.node("Equal", [spread, ctx.row(categories, kind)])
             ctx.node("Cast", [equal], ctx.y(block), to=TensorProto.DOUBLE)
             block += 1
-
-
-# ---------------------------------------------------------------- StringSimilarityEncoder
-
-
-@frame_converter
-class StringSimilarityEncoderConverter(FrameConverter):
-    """Refused at export, always.
-
-    feature-engine's similarity is ``difflib.SequenceMatcher(None, x, c).quick_ratio()``
-    = 2 * (characters in common, as multisets) / (len(x) + len(c)), computed on the
-    string of every value, unseen ones included. The graph's opsets (ONNX 19, ai.onnx.ml)
-    have no operator that takes a string apart (length, characters), so the similarity of
-    a string outside a fixed table cannot be computed; a lookup table of the known
-    categories would give wrong (or refused) rows for every other string, which the
-    original accepts. (Opset 20's ``RegexFullMatch`` could count the characters of each
-    category up to their multiplicity, but not the unbounded length of the input.) A
-    fitted encoder with no category at all raises in transform (numpy cannot vectorize
-    on an empty list), so that is refused too.
-    """
-
-    transformer = StringSimilarityEncoder
-    supports = "nothing: refused at export (the similarity of unseen strings cannot be computed in ONNX)"
-    onnx_ops = frozenset()
-
-    def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
-        raise ExportError(
-            f"{step_label(model)}: the string similarity (difflib quick_ratio) of a value "
-            "that is not a fitted category needs the characters and length of the string, which "
-            "no ONNX operator of the exported opsets computes; the step cannot be exported exactly"
-        )
-
-    def convert(self, ctx: StepContext, model: Any) -> None:  # pragma: no cover - plan refuses
-        raise ExportError(f"{step_label(model)}: not exported")

@@ -11,8 +11,8 @@ from typing import Any
 
 from predictlib._artifact import FORMAT_VERSION, IDS_MODEL_FILE, MODEL_FILE, manifest_digest
 
-from ._frame import MISSING
-from .export import Exported
+from ..core.frame import MISSING
+from ..stages.export import Exported
 
 #: the runtime versions that read this manifest format
 RUNTIME_REQUIREMENT = "predictlib>=0.1.0,<1"
@@ -98,7 +98,7 @@ def _inputs(exported: Exported, rules: dict[str, list[str]]) -> dict[str, Any]:
     ``dt``: nanoseconds since 1970-01-01T00:00:00, missing = the int64 minimum) only
     when the model has datetime columns, so manifests without them do not change.
 
-    ``category_ids`` (fused graphs, see :mod:`conversion.fuse`): the graph in ``file``
+    ``category_ids`` (fused graphs, see :mod:`predictlib.build.passes.fuse`): the graph in ``file``
     is ``model.onnx`` with the int64 input ``cat_ids`` instead of ``cat``: cell
     ``[i, j]`` holds the index of the cell's text in ``vocabulary`` (the missing-value
     sentinel included), or ``len(vocabulary)`` for any other text. The Python runtime

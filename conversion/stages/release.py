@@ -14,8 +14,8 @@ cases) with the released model's outputs. The build then
   accepted, metrics before and after. Above ``max_changed_share`` the build fails,
   unless the major version was bumped.
 
-    python -m conversion.release record MODEL    # after `nox -s build`: mark it released
-    python -m conversion.release compare MODEL [--against VERSION]   # report only
+    python -m predictlib.build.stages.release record MODEL    # after `nox -s build`: mark it released
+    python -m predictlib.build.stages.release compare MODEL [--against VERSION]   # report only
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 import predictlib
 from models.train import MODELS_DIR
 
-from .golden import GOLDEN_FILE, decode, encode, read_golden
+from ..stages.golden import GOLDEN_FILE, decode, encode, read_golden
 
 #: defaults of a model.toml's [release] table
 DEFAULT_THRESHOLDS = {
@@ -277,7 +277,7 @@ def compare(name: str, folder: Path, against: str | None = None) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m conversion.release", description=__doc__.split("\n\n")[0]
+        prog="python -m predictlib.build.stages.release", description=__doc__.split("\n\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     record = commands.add_parser("record", help="record a built artifact as released")
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.artifacts / args.model
     try:
         if args.command == "record":
-            from .package import wheel_filename
+            from ..stages.package import wheel_filename
 
             version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
             path = record_release(args.model, folder, args.dist / wheel_filename(args.model, version))

@@ -41,7 +41,7 @@ import onnx
 import onnxruntime as ort
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from ._frame import MISSING, ExportState
+from ..core.frame import MISSING, ExportState
 
 #: element-wise operators (numpy broadcasting): output column c is computed from
 #: column c of each input (column 0 of a one-column input)
@@ -147,7 +147,7 @@ def fuse_categorical(model: ModelProto, state: ExportState) -> Fusion | None:
         if sources != list(range(width)):
             inits.append(numpy_helper.from_array(np.asarray(sources, dtype=np.int64), f"fused_columns_{k}"))
             index = f"fused_index_{k}"
-            # a Gather (shape inference knows it); conversion.simplify makes it an ArrayFeatureExtractor
+            # a Gather (shape inference knows it); predictlib.build.passes.simplify makes it an ArrayFeatureExtractor
             nodes.append(
                 helper.make_node("Gather", [_FLAT, f"fused_columns_{k}"], [index], axis=1, name=index)
             )

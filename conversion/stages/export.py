@@ -25,8 +25,9 @@ from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType, StringTensorType
 from sklearn.base import is_classifier, is_regressor
 
-from . import _registration  # noqa: F401 - registers every converter
-from ._frame import (
+from .. import converters  # noqa: F401 - registers every converter
+from ..converters.sklearn.estimators import finalize_ml_opset
+from ..core.frame import (
     DT,
     MISSING,
     NUM,
@@ -35,18 +36,19 @@ from ._frame import (
     Check,
     Column,
     ExportError,
+    exporting,
+    no_converter,
+    shape_calculator,
+)
+from ..core.parsing import (
     FrameOutputs,
     GroupedInputs,
     _parse_sklearn,
-    exporting,
     frame_from_grouped_inputs,
-    no_converter,
     parse_frame_outputs,
-    shape_calculator,
 )
-from .estimators import finalize_ml_opset
-from .fuse import Fusion, fuse_categorical, ids_variant
-from .simplify import simplify
+from ..passes.fuse import Fusion, fuse_categorical, ids_variant
+from ..passes.simplify import simplify
 
 #: IR version of the written models (onnxruntime 1.17+ loads IR <= 9).
 IR_VERSION = 9
@@ -64,7 +66,7 @@ class Exported:
     output_columns: dict[str, list[str]] = field(default_factory=dict)
     #: for task "classification": the class labels, in the order of ``probabilities``
     classes: list[Any] = field(default_factory=list)
-    #: what the fusion of the categorical part did (None: not fused, see conversion.fuse)
+    #: what the fusion of the categorical part did (None: not fused, see predictlib.build.passes.fuse)
     fusion: Fusion | None = None
     #: for a fused graph: the same graph taking category ids (``cat_ids``) instead of texts
     ids_model: ModelProto | None = None
@@ -162,9 +164,9 @@ def export_pipeline(
     ``dt_out`` too when datetime columns reach the end).
 
     ``fuse``: replace the categorical part by table lookups when it can be done
-    exactly (:mod:`conversion.fuse`); the graph then also has an ids variant
+    exactly (:mod:`predictlib.build.passes.fuse`); the graph then also has an ids variant
     (:attr:`Exported.ids_model`). ``clean_up``: the graph clean-ups of
-    :mod:`conversion.simplify`. Both only make the graph faster; tests export without
+    :mod:`predictlib.build.passes.simplify`. Both only make the graph faster; tests export without
     them to check that.
     """
     task = _task(model)

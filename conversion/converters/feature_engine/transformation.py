@@ -37,7 +37,16 @@ from feature_engine.transformation import (
     YeoJohnsonTransformer,
 )
 
-from ._frame import NUM, Column, ExportError, FrameConverter, Plan, StepContext, frame_converter, step_label
+from ...core.frame import (
+    NUM,
+    Column,
+    ExportError,
+    FrameConverter,
+    Plan,
+    StepContext,
+    frame_converter,
+    step_label,
+)
 
 #: integers up to this magnitude are exactly float64
 EXACT_INT = 2**53

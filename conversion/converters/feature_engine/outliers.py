@@ -8,7 +8,7 @@ y)`` on the whole block, a missing cap being NaN (no comparison with NaN holds: 
 does not clip at a NaN threshold either, and a NaN value stays NaN).
 
 ``OutlierTrimmer`` removes rows: a graph maps each input row to one output row, so it
-is refused at export (:class:`OutlierTrimmerConverter`).
+is refused at export (:mod:`.refused`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,19 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from feature_engine.outliers import ArbitraryOutlierCapper, OutlierTrimmer, Winsorizer
+from feature_engine.outliers import ArbitraryOutlierCapper, Winsorizer
 
-from ._frame import NUM, Column, ExportError, FrameConverter, Plan, StepContext, frame_converter, step_label
-from .transformation import number, numeric_variables, refuse_nan_and_inf
+from ...converters.feature_engine.transformation import number, numeric_variables, refuse_nan_and_inf
+from ...core.frame import (
+    NUM,
+    Column,
+    ExportError,
+    FrameConverter,
+    Plan,
+    StepContext,
+    frame_converter,
+    step_label,
+)
 
 
 def _caps(model: Any, attribute: str) -> dict[str, float]:
@@ -100,23 +109,3 @@ class WinsorizerConverter(_Capper):
 class ArbitraryOutlierCapperConverter(_Capper):
     transformer = ArbitraryOutlierCapper
     supports = "max_capping_dict, min_capping_dict, missing_values raise / ignore"
-
-
-@frame_converter
-class OutlierTrimmerConverter(FrameConverter):
-    """Refused at export, always: ``transform`` drops the rows with outliers, and an
-    exported graph returns exactly one output row per input row."""
-
-    transformer = OutlierTrimmer
-    supports = "nothing: refused at export (it removes rows)"
-    onnx_ops = frozenset()
-
-    def plan(self, model: Any, columns: Sequence[Column]) -> Plan:
-        raise ExportError(
-            f"{step_label(model)}: the step removes the rows with outliers, and an exported graph "
-            "gives one output row per input row (and a prediction per record); cap the outliers "
-            "instead (Winsorizer, ArbitraryOutlierCapper) or trim them before the pipeline"
-        )
-
-    def convert(self, ctx: StepContext, model: Any) -> None:  # pragma: no cover - plan refuses
-        raise ExportError(f"{step_label(model)}: not exported")

@@ -4,7 +4,7 @@ languages (``golden.json`` beside ``model.onnx``, shipped in the model wheel).
 Two lists, both run through the predictlib runtime when written:
 
 * ``accepted``: records with the ORIGINAL pipeline's outputs (``expected``): held-out
-  rows, :func:`conversion.verify.generate_records` records and per-column edge cases
+  rows, :func:`predictlib.build.stages.verify.generate_records` records and per-column edge cases
   (a missing value and an extreme value or an unseen category in each column);
 * ``refused``: records a runtime must refuse, with the runtime's problems (column,
   ``code``, ``reason`` and the refused ``value``). Those from the original pipeline's
@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 
 import predictlib
-from predictlib._errors import _NO_VALUE
+from predictlib._errors import NO_VALUE
 from predictlib._inputs import DATETIME_RANGE
 
-from . import tolerances
-from ._frame import DT, MISSING, NUM, Column
-from .verify import (
+from .. import tolerances
+from ..core.frame import DT, MISSING, NUM, Column
+from ..stages.verify import (
     EXTREME_DATETIMES,
     EXTREME_NUMBERS,
     EquivalenceError,
@@ -166,7 +166,7 @@ def problem_json(problem: predictlib.Problem) -> dict[str, Any]:
         "code": problem_code(problem.expected),
         "reason": problem.expected,
     }
-    if problem.value is not _NO_VALUE:
+    if problem.value is not NO_VALUE:
         out["value"] = encode(problem.value)
     return out
 
@@ -234,8 +234,8 @@ def output_mismatches(expected: dict[str, Any], got: dict[str, Any]) -> list[str
 # ------------------------------------------------------------------ records
 def edge_records(base: dict[str, Any], train: Any, columns: Sequence[Column]) -> list[dict[str, Any]]:
     """Per column of ``base``: a missing value (NaN or None, alternately) and an extreme
-    number (cycling through :data:`conversion.verify.EXTREME_NUMBERS`), an extreme
-    datetime (:data:`conversion.verify.EXTREME_DATETIMES`) or an unseen category, plus
+    number (cycling through :data:`predictlib.build.stages.verify.EXTREME_NUMBERS`), an extreme
+    datetime (:data:`predictlib.build.stages.verify.EXTREME_DATETIMES`) or an unseen category, plus
     a rare category where the training data has one."""
     out = []
     for i, col in enumerate(columns):
@@ -288,7 +288,7 @@ def build_golden(
     trained: Any, runtime_model: predictlib.Model, columns: Sequence[Column], seed: int
 ) -> dict[str, Any]:
     """The golden vectors of ``trained`` (see the module docstring); raises
-    :class:`conversion.verify.EquivalenceError` if the runtime and the original disagree on them."""
+    :class:`predictlib.build.stages.verify.EquivalenceError` if the runtime and the original disagree on them."""
     columns = list(columns)
     task = runtime_model.task
     held_out = records_from_frame(trained.X_test.iloc[:HELD_OUT_RECORDS])

@@ -21,7 +21,7 @@ Arithmetic is reproduced operation by operation where the order matters:
   onnxruntime, so :func:`arcsin` evaluates fdlibm's rational approximation (max
   relative error 4e-16 against numpy on [0, 1]).
 * **DecisionTreeFeatures** puts every fitted tree (``best_estimator_`` of each grid
-  search) in one float64 ``TreeEnsemble`` (conversion.estimators), one target per
+  search) in one float64 ``TreeEnsemble`` (predictlib.build.converters.sklearn.estimators), one target per
   created column; the value of each leaf is computed at export as ``transform`` computes
   it (the probability of the second class, ``np.round(..., precision)``, the class label).
 
@@ -47,9 +47,18 @@ from feature_engine.creation.geo_features import EARTH_RADIUS
 from onnx import TensorProto
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from ._frame import NUM, Column, ExportError, FrameConverter, Plan, StepContext, frame_converter, step_label
-from .estimators import Ensemble, _sklearn_tree
-from .transformation import refuse_nan_and_inf
+from ...converters.feature_engine.transformation import refuse_nan_and_inf
+from ...converters.sklearn.estimators import Ensemble, sklearn_tree
+from ...core.frame import (
+    NUM,
+    Column,
+    ExportError,
+    FrameConverter,
+    Plan,
+    StepContext,
+    frame_converter,
+    step_label,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -731,7 +740,7 @@ class DecisionTreeFeaturesConverter(FrameConverter):
         ens = Ensemble()
         for t, i in enumerate(_last_tree_per_column(model).values()):
             combo, tree = model.input_features_[i], _tree_of(model, model.estimators_[i])
-            structure = _sklearn_tree(tree)
+            structure = sklearn_tree(tree)
             # the tree's feature j is the step's variable _features(combo)[j]
             where = np.asarray([variables.index(f) for f in _features(combo)], dtype=np.int64)
             structure.feature = np.where(structure.left < 0, 0, where[np.maximum(structure.feature, 0)])

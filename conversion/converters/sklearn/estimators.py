@@ -78,13 +78,15 @@ from sklearn.tree import (
     ExtraTreeRegressor,
 )
 
-from ._frame import (
-    _STATE,
+from ...core.frame import (
     ExportError,
-    InputGuard,
     StepContext,
     current_step,
+    export_state,
     refuse_if_matrix,
+)
+from ...core.parsing import (
+    InputGuard,
 )
 
 ML = "ai.onnx.ml"
@@ -280,7 +282,7 @@ def _postorder(left: np.ndarray, right: np.ndarray) -> list[int]:
     return order[::-1]
 
 
-def _sklearn_tree(estimator: Any) -> Tree:
+def sklearn_tree(estimator: Any) -> Tree:
     t = estimator.tree_
     return Tree(
         left=np.asarray(t.children_left),
@@ -315,7 +317,7 @@ def _as_float32(ctx: StepContext, operator: Any, x: str) -> str:
     scikit-learn raises on them ("Input X contains infinity or a value too large for
     dtype('float32')")."""
     x32 = ctx.node("Cast", [x], to=TensorProto.FLOAT)
-    if _STATE.get() is not None:
+    if export_state() is not None:
         overflow = ctx.node("And", [ctx.node("IsInf", [x32]), ctx.node("Not", [ctx.node("IsInf", [x])])])
         refuse_if_matrix(
             ctx.step,
@@ -413,7 +415,7 @@ def _convert_tree_regressor(scope: Any, operator: Any, container: Any) -> None:
     _check_single_output(model)
     x = _as_float32(ctx, operator, _input(ctx, operator))
     ens = Ensemble()
-    ens.add_tree(_sklearn_tree(model), 0, model.tree_.value[:, 0, 0])
+    ens.add_tree(sklearn_tree(model), 0, model.tree_.value[:, 0, 0])
     ctx.node("Identity", [ens.emit(ctx, x)], ctx.y(0))
 
 
@@ -425,7 +427,7 @@ def _convert_forest_regressor(scope: Any, operator: Any, container: Any) -> None
     x = _as_float32(ctx, operator, _input(ctx, operator))
     ens = Ensemble()
     for t, est in enumerate(model.estimators_):
-        ens.add_tree(_sklearn_tree(est), t, est.tree_.value[:, 0, 0])
+        ens.add_tree(sklearn_tree(est), t, est.tree_.value[:, 0, 0])
     n = len(model.estimators_)
     total = _running_total(ctx, ens.emit(ctx, x), n, 1)
     ctx.node("Div", [total, ctx.const(float(n))], ctx.y(0))
@@ -437,7 +439,7 @@ def _leaf_rows(ens: Ensemble, estimators: Sequence[Any], n_classes: int) -> np.n
     rows = []
     offset = 0
     for t, est in enumerate(estimators):
-        tree = _sklearn_tree(est)
+        tree = sklearn_tree(est)
         leaves = np.flatnonzero(tree.left < 0)
         weights = np.zeros(len(tree.left))
         weights[leaves] = offset + np.arange(len(leaves))
@@ -510,7 +512,7 @@ def _gb_raw(ctx: StepContext, operator: Any) -> tuple[str, int]:
         for j in range(k):
             est = model.estimators_[i, j]
             # predict_stages: out[i, k] += scale * value[node]
-            ens.add_tree(_sklearn_tree(est), (i + 1) * k + j, rate * est.tree_.value[:, 0, 0])
+            ens.add_tree(sklearn_tree(est), (i + 1) * k + j, rate * est.tree_.value[:, 0, 0])
     x = _as_float32(ctx, operator, _input(ctx, operator))
     return _running_total(ctx, ens.emit(ctx, x), stages + 1, k), k
 

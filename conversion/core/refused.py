@@ -1,4 +1,4 @@
-"""feature-engine transformers that cannot be exported, and why.
+"""Refused at export: the one mechanism for classes that cannot be exported, and why.
 
 :func:`not_convertible` records a class with the reason it has no graph;
 :func:`check_convertible` (called by the pipeline parser before every step) raises
@@ -15,14 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from feature_engine.imputation import DropMissingData, RandomSampleImputer
-from feature_engine.text import TextFeatures
-from feature_engine.timeseries.forecasting import ExpandingWindowFeatures, LagFeatures, WindowFeatures
 from skl2onnx import update_registered_converter
 from skl2onnx._supported_operators import sklearn_operator_name_map
 from sklearn.pipeline import Pipeline
 
-from ._frame import _CONVERTERS, _FRAME_AWARE, ExportError, no_converter, shape_calculator, step_label
+from .frame import (
+    ExportError,
+    has_frame_converter,
+    is_frame_aware,
+    no_converter,
+    shape_calculator,
+    step_label,
+)
 
 _REASONS: dict[type, str] = {}
 #: the skl2onnx alias under which a recorded class is registered (its parser refuses)
@@ -42,7 +46,7 @@ def not_convertible(cls: type, reason: str) -> type:
 def has_converter(cls: type) -> bool:
     """Whether the export knows how to convert ``cls`` (a frame converter, a frame-aware
     meta-estimator, or any skl2onnx converter other than this module's refusals)."""
-    if cls in _CONVERTERS or cls in _FRAME_AWARE:
+    if has_frame_converter(cls) or is_frame_aware(cls):
         return True
     alias = sklearn_operator_name_map.get(cls)
     return alias is not None and not str(alias).startswith(_ALIAS)
@@ -74,29 +78,3 @@ def check_convertible(step: Any) -> None:
 def _refuse_parser(scope: Any, model: Any, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
     check_convertible(model)
     raise ExportError(f"{step_label(model)} cannot be exported")  # pragma: no cover - check raises
-
-
-_ROWS = "a graph maps each input row to exactly one output row (and each record to one prediction)"
-
-not_convertible(
-    RandomSampleImputer,
-    "it fills missing values with random draws from the training data (numpy's random generator, "
-    "seeded per batch or per row from the seeding variables); no graph reproduces those draws",
-)
-not_convertible(DropMissingData, f"it removes the rows with missing values, and {_ROWS}")
-for _cls, _what in (
-    (LagFeatures, "lagged values (shift)"),
-    (WindowFeatures, "rolling-window statistics"),
-    (ExpandingWindowFeatures, "expanding-window statistics"),
-):
-    not_convertible(
-        _cls,
-        f"it computes {_what} from other rows of the frame; a graph computes each row from that "
-        "row alone (build the time-series features before the pipeline)",
-    )
-not_convertible(
-    TextFeatures,
-    "its features are Unicode regular-expression counts and Python string splitting "
-    "(str.count(r'\\d'), str.split(), sets of lowercased words); ONNX opset 19 has no exact "
-    "equivalent",
-)

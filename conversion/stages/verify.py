@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 import predictlib
-from predictlib._inputs import _is_missing_scalar
+from predictlib._inputs import is_missing_scalar
 
-from . import tolerances
-from ._frame import DT, NUM, Column
+from .. import tolerances
+from ..core.frame import DT, NUM, Column
 
 #: refused rows confirmed one by one against the original pipeline (each call costs
 #: ~50 ms); beyond it a seeded sample that still covers every distinct check.
@@ -77,16 +77,16 @@ def reference_frame(records: Sequence[dict[str, Any]], columns: Sequence[Column]
         values = [r.get(col.name) for r in records]
         if col.kind == NUM:
             data[col.name] = pd.Series(
-                [math.nan if _is_missing_scalar(v) else float(v) for v in values], dtype="float64"
+                [math.nan if is_missing_scalar(v) else float(v) for v in values], dtype="float64"
             )
         elif col.kind == DT:  # naive datetimes (the runtime refuses anything else)
-            cells = [None if _is_missing_scalar(v) else v for v in values]
+            cells = [None if is_missing_scalar(v) else v for v in values]
             try:
                 data[col.name] = pd.Series(cells, dtype="datetime64[ns]")
             except (TypeError, ValueError, OverflowError):
                 data[col.name] = pd.Series(cells, dtype=object)
         else:
-            cells = [None if _is_missing_scalar(v) else v for v in values]
+            cells = [None if is_missing_scalar(v) else v for v in values]
             try:
                 data[col.name] = pd.Series(cells, dtype="str")
             except (UnicodeEncodeError, TypeError, ValueError):

@@ -3,8 +3,8 @@
 
 Datetime columns are int64 blocks of nanoseconds since 1970-01-01T00:00:00 (naive
 datetimes; numpy's ``datetime64[ns]`` as int64), a missing value being
-:data:`conversion._frame.NAT` (the int64 minimum, numpy's NaT). They reach the graph
-as its third grouped input ``dt`` (see :mod:`conversion.export`).
+:data:`predictlib.build.core.frame.NAT` (the int64 minimum, numpy's NaT). They reach the graph
+as its third grouped input ``dt`` (see :mod:`predictlib.build.stages.export`).
 
 Calendar fields are computed with integer ONNX operators on a whole block at once:
 floor division of the nanoseconds to seconds (exact for negative times), then the
@@ -35,7 +35,7 @@ import numpy as np
 from feature_engine.datetime import DatetimeFeatures, DatetimeOrdinal, DatetimeSubtraction
 from feature_engine.datetime._datetime_constants import FEATURES_SUFFIXES
 
-from ._frame import (
+from ...core.frame import (
     DT,
     NUM,
     Column,

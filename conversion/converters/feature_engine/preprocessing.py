@@ -33,7 +33,8 @@ import pandas as pd
 from feature_engine.preprocessing import MatchCategories, MatchVariables
 from onnx import TensorProto
 
-from ._frame import (
+from ...converters.feature_engine.encoding import lookup, string_categories
+from ...core.frame import (
     DT,
     MISSING,
     NAT,
@@ -47,7 +48,6 @@ from ._frame import (
     frame_converter,
     step_label,
 )
-from .encoding import lookup, string_categories
 
 #: what ``match_dtypes=True`` does to a column, after its fit dtype
 KEEP, TO_INT64, TO_BOOL, TO_CATEGORY = "keep", "int64", "bool", "category"

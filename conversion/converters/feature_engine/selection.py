@@ -28,7 +28,7 @@ from feature_engine.selection import (
     SmartCorrelatedSelection,
 )
 
-from ._frame import Column, ExportError, FrameConverter, Plan, StepContext, frame_converter, step_label
+from ...core.frame import Column, ExportError, FrameConverter, Plan, StepContext, frame_converter, step_label
 
 
 class _Selector(FrameConverter):

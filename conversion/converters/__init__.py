@@ -1,0 +1,17 @@
+"""Every converter family: importing this package registers them all with skl2onnx."""
+
+from .feature_engine import (  # noqa: F401
+    creation,
+    datetime,
+    discretisation,
+    encoding,
+    imputation,
+    outliers,
+    preprocessing,
+    refused,
+    scaling,
+    selection,
+    transformation,
+    wrappers,
+)
+from .sklearn import estimators  # noqa: F401
