@@ -180,9 +180,9 @@ class Prepared:
 
 def prepare(name: str, work: Path, reuse: bool) -> Prepared:
     """Build (or reuse) model ``name``'s artifact and wheel; keep the fitted original."""
+    from models.train import load_config, train
     from predictlib.build.build import build_model
     from predictlib.build.stages.package import wheel_filename
-    from models.train import load_config, train
 
     artifacts, dist = work / "artifacts", work / "dist"
     folder = artifacts / name

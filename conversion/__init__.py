@@ -12,17 +12,40 @@ if __name__ != "predictlib.build":  # pragma: no cover - a checkout's top-level 
         "(pip install 'predictlib[build]', or an editable install of this repository)"
     )
 
-from .core.frame import MISSING, TARGET_OPSET, Check, Column, ExportError, registered_frame_converters
+from .core.frame import (
+    DT,
+    MISSING,
+    NUM,
+    STR,
+    TARGET_OPSET,
+    Check,
+    Column,
+    ExportError,
+    FrameConverter,
+    Plan,
+    StepContext,
+    register_converter,
+    registered_frame_converters,
+)
+from .core.refused import not_convertible
 from .stages.export import Exported, export_pipeline, infer_columns
 
 __all__ = [
+    "DT",
     "MISSING",
+    "NUM",
+    "STR",
     "TARGET_OPSET",
     "Check",
     "Column",
     "ExportError",
     "Exported",
+    "FrameConverter",
+    "Plan",
+    "StepContext",
     "export_pipeline",
     "infer_columns",
+    "not_convertible",
+    "register_converter",
     "registered_frame_converters",
 ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from predictlib.build.build import Built, build_model
 from models.train import model_names
+from predictlib.build.build import Built, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -51,8 +51,8 @@ def test_uncovered_names_the_classes_without_a_test() -> None:
 def test_every_estimator_converter_is_named_by_a_test() -> None:
     """The float64 estimator converters (conversion/converters/sklearn/estimators.py) have no ``@covers``
     registry: a test must at least name each class (docs/converters.md lists them)."""
-    from predictlib.build.coverage import tests_naming
     from predictlib.build.converters.sklearn.estimators import registered_estimators
+    from predictlib.build.coverage import tests_naming
 
     naming = tests_naming(TESTS)
     missing = [cls.__name__ for cls in registered_estimators() if not naming.get(cls.__name__)]

@@ -24,15 +24,15 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
 import predictlib
+from models.train import Trained
+from predictlib._inputs import DATETIME_RANGE, NAT
 from predictlib.build import tolerances
-from predictlib.build.stages import golden
 from predictlib.build.build import graph_files, verify
+from predictlib.build.stages import golden
 from predictlib.build.stages.export import export_pipeline, infer_columns
 from predictlib.build.stages.manifest import dumps, files_section, make_manifest, seal
 from predictlib.build.stages.mobile import ORT_FILE, ort_details, verify_ort, write_ort
 from predictlib.build.stages.verify import compare, original_predict, records_from_frame
-from models.train import Trained
-from predictlib._inputs import DATETIME_RANGE, NAT
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBED = ROOT / "embed" / "node"

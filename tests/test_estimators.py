@@ -50,8 +50,8 @@ from threadpoolctl import threadpool_limits
 
 from predictlib import build as conversion
 from predictlib.build import tolerances
-from predictlib.build.stages import export
 from predictlib.build.converters.sklearn.estimators import TREE_ML_OPSET, finalize_ml_opset
+from predictlib.build.stages import export
 
 pytestmark = [  # scikit-learn's own finiteness checks on NaN / huge inputs
     pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),

@@ -18,11 +18,11 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
 import predictlib
+from predictlib._ids import CategoryIds
+from predictlib._inputs import InputAdapter
 from predictlib.build.build import Built
 from predictlib.build.stages.export import export_pipeline
 from predictlib.build.stages.verify import generate_records
-from predictlib._ids import CategoryIds
-from predictlib._inputs import InputAdapter
 
 MODELS = ["house_prices", "penguins", "house_band", "house_dated"]
 

@@ -13,9 +13,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from predictlib._artifact import FORMAT_VERSION
 from predictlib.build.build import Built
 from predictlib.build.stages.manifest import files_section
-from predictlib._artifact import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schema"

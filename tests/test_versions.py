@@ -12,8 +12,8 @@ import pytest
 
 import models.train
 import predictlib
-from predictlib.build.stages import release
 from predictlib.build.build import Built, build_model
+from predictlib.build.stages import release
 from predictlib.build.stages.verify import records_from_frame
 
 pytestmark = pytest.mark.slow

@@ -434,7 +434,7 @@ class FrameConverter:
 _CONVERTERS: dict[type, FrameConverter] = {}
 
 
-def frame_converter(cls: type[FrameConverter]) -> type[FrameConverter]:
+def register_converter(cls: type[FrameConverter]) -> type[FrameConverter]:
     """Class decorator: register a :class:`FrameConverter` with skl2onnx."""
     instance = cls()
     transformer = cls.transformer

@@ -56,7 +56,7 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -390,7 +390,7 @@ def _math_functions(model: Any) -> list[str]:
     return names
 
 
-@frame_converter
+@register_converter
 class MathFeaturesConverter(FrameConverter):
     transformer = MathFeatures
     supports = (
@@ -476,7 +476,7 @@ def _divmod(ctx: StepContext, a: str, b: str) -> tuple[str, str]:
     return floordiv, mod
 
 
-@frame_converter
+@register_converter
 class RelativeFeaturesConverter(FrameConverter):
     transformer = RelativeFeatures
     supports = (
@@ -578,7 +578,7 @@ def _cyclical_factors(model: Any) -> list[float]:
     return factors
 
 
-@frame_converter
+@register_converter
 class CyclicalFeaturesConverter(FrameConverter):
     transformer = CyclicalFeatures
     supports = "max_values (learnt or given); drop_original"
@@ -605,7 +605,7 @@ class CyclicalFeaturesConverter(FrameConverter):
 # --------------------------------------------------------------------------- GeoDistanceFeatures
 
 
-@frame_converter
+@register_converter
 class GeoDistanceFeaturesConverter(FrameConverter):
     transformer = GeoDistanceFeatures
     supports = "method haversine / euclidean / manhattan; output_unit km / miles / meters / feet; output_col; drop_original"
@@ -691,7 +691,7 @@ def _features(combo: Any) -> list[str]:
     return [str(combo)] if isinstance(combo, str) else [str(c) for c in combo]
 
 
-@frame_converter
+@register_converter
 class DecisionTreeFeaturesConverter(FrameConverter):
     transformer = DecisionTreeFeatures
     supports = (

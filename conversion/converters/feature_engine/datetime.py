@@ -43,7 +43,7 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -317,7 +317,7 @@ def _fill_missing(ctx: StepContext, values: str, missing: str, fills: Sequence[f
 REFUSE_NAT = "missing value (NaT), the step has missing_values='raise'"
 
 
-@frame_converter
+@register_converter
 class DatetimeFeaturesConverter(FrameConverter):
     transformer = DatetimeFeatures
     supports = (
@@ -376,7 +376,7 @@ class DatetimeFeaturesConverter(FrameConverter):
         ctx.node("Identity", [values], ctx.y())
 
 
-@frame_converter
+@register_converter
 class DatetimeOrdinalConverter(FrameConverter):
     transformer = DatetimeOrdinal
     supports = (
@@ -411,7 +411,7 @@ class DatetimeOrdinalConverter(FrameConverter):
         ctx.node("Identity", [values], ctx.y())
 
 
-@frame_converter
+@register_converter
 class DatetimeSubtractionConverter(FrameConverter):
     transformer = DatetimeSubtraction
     supports = (

@@ -53,7 +53,7 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -234,25 +234,25 @@ _RETURN = (
 )
 
 
-@frame_converter
+@register_converter
 class EqualFrequencyDiscretiserConverter(_BinsDiscretiser):
     transformer = EqualFrequencyDiscretiser
     supports = f"q, {_RETURN}; NaN / inf refused"
 
 
-@frame_converter
+@register_converter
 class EqualWidthDiscretiserConverter(_BinsDiscretiser):
     transformer = EqualWidthDiscretiser
     supports = f"bins, {_RETURN}; NaN / inf refused"
 
 
-@frame_converter
+@register_converter
 class GeometricWidthDiscretiserConverter(_BinsDiscretiser):
     transformer = GeometricWidthDiscretiser
     supports = f"bins, {_RETURN}; NaN / inf refused (limits that pd.cut rejects are refused at export)"
 
 
-@frame_converter
+@register_converter
 class ArbitraryDiscretiserConverter(_BinsDiscretiser):
     transformer = ArbitraryDiscretiser
     supports = f"binning_dict, errors ignore (NaN outside the limits) / raise (refused), {_RETURN}; NaN / inf refused"
@@ -308,7 +308,7 @@ def tree_steps(model: Any, var: str) -> tuple[list[float], list[float]]:
     return thresholds, [float(v) for v in values]
 
 
-@frame_converter
+@register_converter
 class DecisionTreeDiscretiserConverter(_BinsDiscretiser):
     transformer = DecisionTreeDiscretiser
     supports = (

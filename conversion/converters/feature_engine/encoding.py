@@ -42,7 +42,7 @@ from ...core.frame import (
     Plan,
     StepContext,
     by_kind,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -214,7 +214,7 @@ def _kinds(columns: Sequence[Column]) -> dict[str, str]:
 # ------------------------------------------------------------------------ RareLabelEncoder
 
 
-@frame_converter
+@register_converter
 class RareLabelEncoderConverter(FrameConverter):
     transformer = RareLabelEncoder
     supports = (
@@ -387,7 +387,7 @@ class _MappingEncoder(FrameConverter):
         convert_category_mapping(ctx, model, mappings, self.missing_values)
 
 
-@frame_converter
+@register_converter
 class OrdinalEncoderConverter(_MappingEncoder):
     transformer = OrdinalEncoder
     supports = (
@@ -396,7 +396,7 @@ class OrdinalEncoderConverter(_MappingEncoder):
     )
 
 
-@frame_converter
+@register_converter
 class CountFrequencyEncoderConverter(_MappingEncoder):
     transformer = CountFrequencyEncoder
     supports = (
@@ -405,7 +405,7 @@ class CountFrequencyEncoderConverter(_MappingEncoder):
     )
 
 
-@frame_converter
+@register_converter
 class MeanEncoderConverter(_MappingEncoder):
     transformer = MeanEncoder
     supports = (
@@ -414,7 +414,7 @@ class MeanEncoderConverter(_MappingEncoder):
     )
 
 
-@frame_converter
+@register_converter
 class WoEEncoderConverter(_MappingEncoder):
     transformer = WoEEncoder
     supports = (
@@ -424,7 +424,7 @@ class WoEEncoderConverter(_MappingEncoder):
     missing_values = "raise"
 
 
-@frame_converter
+@register_converter
 class DecisionTreeEncoderConverter(_MappingEncoder):
     transformer = DecisionTreeEncoder
     supports = (
@@ -444,7 +444,7 @@ def dummy_names(model: Any) -> list[tuple[str, Any, str]]:
     return [(v, c, f"{v}_{c}") for v in model.variables_ for c in model.encoder_dict_[v]]
 
 
-@frame_converter
+@register_converter
 class OneHotEncoderConverter(FrameConverter):
     transformer = OneHotEncoder
     supports = (

@@ -24,7 +24,7 @@ from ...core.frame import (
     Plan,
     StepContext,
     by_kind,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -70,25 +70,25 @@ class _DictImputer(FrameConverter):
             ctx.node("Where", [ctx.is_missing(x, kind), fill, x], ctx.y(block))
 
 
-@frame_converter
+@register_converter
 class MeanMedianImputerConverter(_DictImputer):
     transformer = MeanMedianImputer
     supports = "imputation_method mean / median"
 
 
-@frame_converter
+@register_converter
 class ArbitraryNumberImputerConverter(_DictImputer):
     transformer = ArbitraryNumberImputer
     supports = "arbitrary_number, imputer_dict"
 
 
-@frame_converter
+@register_converter
 class EndTailImputerConverter(_DictImputer):
     transformer = EndTailImputer
     supports = "imputation_method gaussian / iqr / max, tail right / left, fold"
 
 
-@frame_converter
+@register_converter
 class CategoricalImputerConverter(_DictImputer):
     transformer = CategoricalImputer
     supports = "imputation_method missing / frequent, fill_value, ignore_format (numeric variables), return_object on categorical variables"
@@ -104,7 +104,7 @@ class CategoricalImputerConverter(_DictImputer):
         return super().plan(model, columns)
 
 
-@frame_converter
+@register_converter
 class AddMissingIndicatorConverter(FrameConverter):
     transformer = AddMissingIndicator
     supports = "missing_only True / False, numeric and categorical variables"

@@ -27,7 +27,7 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -96,7 +96,7 @@ class _Capper(FrameConverter):
             ctx.node("Cast", [flag], ctx.y(block), to=11)  # DOUBLE
 
 
-@frame_converter
+@register_converter
 class WinsorizerConverter(_Capper):
     transformer = Winsorizer
     supports = (
@@ -105,7 +105,7 @@ class WinsorizerConverter(_Capper):
     )
 
 
-@frame_converter
+@register_converter
 class ArbitraryOutlierCapperConverter(_Capper):
     transformer = ArbitraryOutlierCapper
     supports = "max_capping_dict, min_capping_dict, missing_values raise / ignore"

@@ -45,7 +45,7 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -92,7 +92,7 @@ def _cast(model: Any, column: Column, dtype: Any) -> str:
     )
 
 
-@frame_converter
+@register_converter
 class MatchVariablesConverter(FrameConverter):
     transformer = MatchVariables
     supports = (
@@ -211,7 +211,7 @@ class MatchVariablesConverter(FrameConverter):
         return ctx.node("Where", [is_int, as_int, out])
 
 
-@frame_converter
+@register_converter
 class MatchCategoriesConverter(FrameConverter):
     transformer = MatchCategories
     supports = "missing_values raise / ignore; categorical variables with string categories"

@@ -8,10 +8,10 @@ from typing import Any
 from feature_engine.scaling import MeanNormalizationScaler
 
 from ...converters.feature_engine.transformation import numeric_variables, per_variable, refuse_nan_and_inf
-from ...core.frame import NUM, Column, FrameConverter, Plan, StepContext, frame_converter
+from ...core.frame import NUM, Column, FrameConverter, Plan, StepContext, register_converter
 
 
-@frame_converter
+@register_converter
 class MeanNormalizationScalerConverter(FrameConverter):
     """``(x - mean_[v]) / range_[v]``, NaN and +-inf refused (``BaseNumericalTransformer``)."""
 

@@ -28,7 +28,15 @@ from feature_engine.selection import (
     SmartCorrelatedSelection,
 )
 
-from ...core.frame import Column, ExportError, FrameConverter, Plan, StepContext, frame_converter, step_label
+from ...core.frame import (
+    Column,
+    ExportError,
+    FrameConverter,
+    Plan,
+    StepContext,
+    register_converter,
+    step_label,
+)
 
 
 class _Selector(FrameConverter):
@@ -56,7 +64,7 @@ def _selector(cls: type, supported: str) -> type[_Selector]:
     converter = type(f"{cls.__name__}Converter", (_Selector,), {"transformer": cls, "supports": supported})
     converter.__module__ = __name__
     converter.__doc__ = f"``{cls.__name__}``: drops its fitted ``features_to_drop_``."
-    return frame_converter(converter)
+    return register_converter(converter)
 
 
 DropFeaturesConverter = _selector(DropFeatures, "features_to_drop")

@@ -44,7 +44,7 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
-    frame_converter,
+    register_converter,
     step_label,
 )
 
@@ -183,7 +183,7 @@ CHECK_OPS = frozenset({"IsNaN", "IsInf"})
 # ----------------------------------------------------------------- converters
 
 
-@frame_converter
+@register_converter
 class LogTransformerConverter(FrameConverter):
     transformer = LogTransformer
     supports = "base e / 10"
@@ -210,7 +210,7 @@ def _logarithm(ctx: StepContext, model: Any, variables: Sequence[str], x: str, r
         ctx.node("Div", [ctx.node("Log", [x]), ctx.const(math.log(10.0))], ctx.y())
 
 
-@frame_converter
+@register_converter
 class LogCpTransformerConverter(FrameConverter):
     """``log(x + C)``; transform takes the base-10 logarithm for any ``base`` but "e"."""
 
@@ -242,7 +242,7 @@ class LogCpTransformerConverter(FrameConverter):
         )
 
 
-@frame_converter
+@register_converter
 class ReciprocalTransformerConverter(FrameConverter):
     transformer = ReciprocalTransformer
     supports = "1 / x"
@@ -261,7 +261,7 @@ class ReciprocalTransformerConverter(FrameConverter):
         ctx.node("Div", [ctx.const(1.0), x], ctx.y())
 
 
-@frame_converter
+@register_converter
 class PowerTransformerConverter(FrameConverter):
     """``np.power(x, exp)``: NaN for a negative x and a fractional exp, as numpy gives."""
 
@@ -296,7 +296,7 @@ class _LambdaConverter(FrameConverter):
         return self.in_place(columns, numeric_variables(model, columns))
 
 
-@frame_converter
+@register_converter
 class BoxCoxTransformerConverter(_LambdaConverter):
     """``scipy.special.boxcox(x, lambda_dict_[v])``: ``log(x)`` when ``|lambda| < 1e-19``;
     ``expm1(lambda log x) / lambda`` when ``lambda log x < 709.78``; else
@@ -335,7 +335,7 @@ class BoxCoxTransformerConverter(_LambdaConverter):
         ctx.node("Identity", [value], ctx.y())
 
 
-@frame_converter
+@register_converter
 class YeoJohnsonTransformerConverter(_LambdaConverter):
     """``scipy.stats.yeojohnson(x, lambda_dict_[v])`` (scipy's ``_yeojohnson_transform``):
     for x >= 0, ``log1p(x)`` when ``|lambda| < eps`` else ``expm1(lambda log1p(x)) / lambda``;
@@ -378,7 +378,7 @@ class YeoJohnsonTransformerConverter(_LambdaConverter):
         ctx.node("Where", [positive, value, ctx.node("Neg", [value])], ctx.y())
 
 
-@frame_converter
+@register_converter
 class ArcsinTransformerConverter(FrameConverter):
     """``arcsin(sqrt(x))``; transform refuses values outside [0, 1]."""
 
@@ -400,7 +400,7 @@ class ArcsinTransformerConverter(FrameConverter):
         ctx.node("Identity", [asin_unit(ctx, ctx.node("Sqrt", [x]))], ctx.y())
 
 
-@frame_converter
+@register_converter
 class ArcSinhTransformerConverter(FrameConverter):
     """``arcsinh((x - loc) / scale)``."""
 

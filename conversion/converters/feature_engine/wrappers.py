@@ -71,9 +71,9 @@ from ...core.frame import (
     current_step,
     declare_step,
     frame_aware,
-    frame_converter,
     frame_step_converter,
     frame_step_parser,
+    register_converter,
     shape_calculator,
     step_label,
 )
@@ -298,7 +298,7 @@ def _check_categories(model: Any, inner: Any, columns: Sequence[Column], variabl
                 )
 
 
-@frame_converter
+@register_converter
 class SklearnTransformerWrapperConverter(FrameConverter):
     transformer = SklearnTransformerWrapper
     supports = (
