@@ -24,7 +24,7 @@ from hypothesis import given
 
 import predictlib.build.converters.feature_engine.encoding
 import predictlib.build.converters.feature_engine.imputation
-from predictlib.build import MISSING, Exported, registered_frame_converters
+from predictlib.build import MISSING, Exported, infer_columns, registered_frame_converters
 from predictlib.build.core.frame import StepContext
 
 FIT = pd.DataFrame(
@@ -145,7 +145,7 @@ def test_frames_are_what_the_converters_expect(f: Any) -> None:
             assert str(f.fit[name].dtype) in ("str", "object")
             values = [v for v in f.transform[name].tolist() if isinstance(v, str)]
             assert MISSING not in values
-    numeric = {c.name for c in conversion.infer_columns(f.fit) if c.kind == "num"}
+    numeric = {c.name for c in infer_columns(f.fit) if c.kind == "num"}
     assert numeric == {c for c in f.fit.columns if c.startswith("n")}
     if f.categorical:
         from feature_engine.variable_handling import find_categorical_variables
