@@ -25,15 +25,9 @@ def build(session: nox.Session) -> None:
     """Train, convert, verify and package every model; build the runtime wheel. Output: dist/."""
     _install(session, "build")
     session.run("python", "-m", "build", "--wheel", "--no-isolation", "--outdir", "dist", ".")
+    # the bundled models through the public build command (`-- --only NAME` for one)
     session.run(
-        "python",
-        "-m",
-        "predictlib.build.build",
-        "--dist",
-        "dist",
-        "--artifacts",
-        "artifacts",
-        *session.posargs,
+        "predictlib", "build", "models", "--dist", "dist", "--artifacts", "artifacts", *session.posargs
     )
 
 
@@ -81,8 +75,8 @@ def compare(session: nox.Session) -> None:
         session.error("usage: nox -s compare -- MODEL")
     _install(session, "build")
     (model,) = session.posargs
-    session.run("python", "-m", "predictlib.build.build", model)
-    session.run("python", "-m", "predictlib.build.stages.release", "compare", model)
+    session.run("predictlib", "build", f"models/{model}")
+    session.run("python", "-m", "predictlib.build.stages.release", "compare", f"models/{model}")
 
 
 @nox.session(python=PYTHON)
@@ -92,5 +86,5 @@ def release(session: nox.Session) -> None:
         session.error("usage: nox -s release -- MODEL")
     _install(session, "build")
     (model,) = session.posargs
-    session.run("python", "-m", "predictlib.build.build", model)
-    session.run("python", "-m", "predictlib.build.stages.release", "record", model)
+    session.run("predictlib", "build", f"models/{model}")
+    session.run("python", "-m", "predictlib.build.stages.release", "record", f"models/{model}")

@@ -262,18 +262,19 @@ def format_profile(name: str, prof: dict[str, Any]) -> str:
 
 
 def _records_for(name: str, limit: int = 200) -> list[dict[str, Any]]:
-    from models.train import load_config, load_data
+    from predictlib.build.project import load_data, load_project
 
+    from . import MODELS
     from .run import clean_records
 
-    config = load_config(name)
-    frame, _ = load_data(name, config)
-    return clean_records(frame.drop(columns=[config["data"]["target"]]).iloc[:limit])
+    project = load_project(MODELS / name)
+    frame, _ = load_data(project)
+    return clean_records(frame.drop(columns=[project.config["data"]["target"]]).iloc[:limit])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    from models.train import model_names
+    from . import model_names
 
     folders = [Path(a) for a in args] or [Path("artifacts") / n for n in model_names()]
     for folder in folders:

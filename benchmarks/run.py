@@ -4,7 +4,7 @@
     python -m benchmarks.run --reuse   # reuse the artifacts built by an earlier run
 
 For every model in ``models/``: builds the artifact and model wheel with
-``predictlib.build.build.build_model`` in a work folder (keeping the fitted original
+``predictlib.build.project.build_project`` in a work folder (keeping the fitted original
 pipeline, which is pickled only there, for the cold-start comparison), then measures:
 
 * single-row latency (median, p99): predictlib from a dict (the realistic call),
@@ -180,20 +180,22 @@ class Prepared:
 
 def prepare(name: str, work: Path, reuse: bool) -> Prepared:
     """Build (or reuse) model ``name``'s artifact and wheel; keep the fitted original."""
-    from models.train import load_config, train
-    from predictlib.build.build import build_model
+    from predictlib.build.project import build_project, load_project, train
     from predictlib.build.stages.package import wheel_filename
 
+    from . import MODELS
+
+    project = load_project(MODELS / name)
     artifacts, dist = work / "artifacts", work / "dist"
     folder = artifacts / name
-    wheel = dist / wheel_filename(name, load_config(name)["model"]["version"])
+    wheel = dist / wheel_filename(name, project.version)
     t0 = time.perf_counter()
     reused = reuse and (folder / "model.onnx").is_file() and wheel.is_file()
     if reused:
-        trained = train(name)  # deterministic: the same fitted pipeline the artifact was built from
+        trained = train(project)  # deterministic: the same fitted pipeline the artifact was built from
         log(f"{name}: reusing {folder} and {wheel.name}; original retrained")
     else:
-        built = build_model(name, artifacts=artifacts, dist=dist, log=lambda *a: log(*a))
+        built = build_project(project, artifacts=artifacts, dist=dist, log=lambda *a: log(*a))
         trained, wheel = built.trained, built.wheel
     build_s = time.perf_counter() - t0
     pickles = work / "pickles"
@@ -572,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     s = QUICK if args.quick else FULL
     if args.original_max_rows is not None:
         s = dataclasses.replace(s, original_max_rows=args.original_max_rows)
-    from models.train import model_names
+    from . import model_names
 
     names = args.models or model_names()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -9,10 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from models.train import model_names
-from predictlib.build.build import Built, build_model
+from predictlib.build.project import Built, build_project, find_projects
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+
+
+def model_names() -> list[str]:
+    """The bundled models (the folders of models/)."""
+    return [p.name for p in find_projects(MODELS)]
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +25,7 @@ def built_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
     """name -> Built (artifact folder, model wheel, fitted original pipeline...)."""
     base = tmp_path_factory.mktemp("build")
     return {
-        name: build_model(name, artifacts=base / "artifacts", dist=base / "dist", log=lambda *_: None)
+        name: build_project(MODELS / name, artifacts=base / "artifacts", dist=base / "dist", log=None)
         for name in model_names()
     }
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from predictlib.build import tolerances
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.verify import original_predict
 
 ROOT = Path(__file__).resolve().parents[1]

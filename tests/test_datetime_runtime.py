@@ -24,10 +24,9 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
 import predictlib
-from models.train import Trained
 from predictlib._inputs import DATETIME_RANGE, NAT
 from predictlib.build import tolerances
-from predictlib.build.build import graph_files, verify
+from predictlib.build.packaging import Reference, graph_files, verify
 from predictlib.build.stages import golden
 from predictlib.build.stages.export import export_pipeline, infer_columns
 from predictlib.build.stages.manifest import dumps, files_section, make_manifest, seal
@@ -38,12 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EMBED = ROOT / "embed" / "node"
 DAY = np.timedelta64(1, "D")
 
-CONFIG: dict[str, Any] = {
-    "model": {"name": "dt_demo", "version": "0.1.0", "description": "datetime demo", "output_unit": "days"},
-    "data": {"target": "y"},
-    "training": {"seed": 3, "test_size": 0.25},
-    "verification": {"generated_records": 400},
+INFO: dict[str, Any] = {
+    "name": "dt_demo",
+    "version": "0.1.0",
+    "description": "datetime demo",
+    "output_unit": "days",
 }
+#: fewer than a build's 10,000: the fixture stands for a build, quickly
+GENERATED_RECORDS = 400
 
 
 def _frame(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -90,18 +91,18 @@ def _pipeline() -> Pipeline:
 
 
 class Built:
-    def __init__(self, trained: Trained, folder: Path, manifest: dict[str, Any], columns: Any) -> None:
+    def __init__(self, trained: Reference, folder: Path, manifest: dict[str, Any], columns: Any) -> None:
         self.trained, self.folder, self.manifest, self.columns = trained, folder, manifest, columns
         self.model = predictlib.load(folder)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """An artifact folder made as predictlib.build.build.build_model makes one."""
+    """An artifact folder made as predictlib.build.package makes one."""
     X, y = _frame(400, 0)
-    X_test, y_test = _frame(100, 1)
+    X_test, _ = _frame(100, 1)
     pipe = _pipeline().fit(X, y)
-    trained = Trained("dt_demo", CONFIG, pipe, X, X_test, y, y_test, "0" * 64, 500, {"r2": 0.0})
+    trained = Reference("dt_demo", pipe, X, X_test)
     columns = infer_columns(X)
     exported = export_pipeline(pipe, columns, name="dt_demo")
     graphs = graph_files(exported)
@@ -116,7 +117,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         "test_size": 0.25,
     }
     manifest = make_manifest(
-        config=CONFIG,
+        info=INFO,
         exported=exported,
         model_bytes=model_bytes,
         training=training,
@@ -132,7 +133,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         (folder / "manifest.json").write_bytes(dumps(m))
 
     write(manifest)
-    manifest["equivalence"] = verify(trained, folder, columns, log=lambda *_: None)
+    manifest["equivalence"] = verify(trained, folder, columns, GENERATED_RECORDS, 3, log=lambda *_: None)
     golden.write_golden(trained, predictlib.load(folder), folder, columns, 3)
     manifest["files"] = files_section(folder, {"golden.json": "golden", **write_ort(folder)})
     log = lambda *_: None  # noqa: E731

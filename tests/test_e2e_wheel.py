@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from predictlib.build import tolerances
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.verify import records_from_frame, reference_frame
 
 pytestmark = pytest.mark.slow

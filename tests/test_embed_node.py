@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBED = ROOT / "embed" / "node"

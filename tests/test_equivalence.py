@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import predictlib
 from predictlib.build import tolerances
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.verify import EXTREME_NUMBERS, compare, records_from_frame, reference_frame
 
 

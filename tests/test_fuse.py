@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 import predictlib
 from predictlib._ids import CategoryIds
 from predictlib._inputs import InputAdapter
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.export import export_pipeline
 from predictlib.build.stages.verify import generate_records
 

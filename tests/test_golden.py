@@ -14,7 +14,7 @@ import pytest
 
 import predictlib
 from predictlib.build import tolerances
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.golden import (
     CODES,
     decode,

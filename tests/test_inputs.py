@@ -13,7 +13,7 @@ import pytest
 
 import predictlib
 from predictlib.build import tolerances
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.verify import original_predict, records_from_frame, reference_frame
 
 

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from predictlib._artifact import FORMAT_VERSION
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.manifest import files_section
 
 ROOT = Path(__file__).resolve().parents[1]

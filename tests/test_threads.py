@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import predictlib
-from predictlib.build.build import Built
+from predictlib.build.project import Built
 from predictlib.build.stages.verify import generate_records
 
 pytestmark = pytest.mark.slow

@@ -37,7 +37,7 @@ def build_versions() -> dict[str, str]:
 
 def make_manifest(
     *,
-    config: dict[str, Any],
+    info: dict[str, Any],
     exported: Exported,
     model_bytes: bytes,
     training: dict[str, Any],
@@ -46,7 +46,6 @@ def make_manifest(
 ) -> dict[str, Any]:
     import hashlib
 
-    model_cfg = config["model"]
     rules: dict[str, list[str]] = {}
     for check in exported.checks:
         rules.setdefault(check.column, [])
@@ -55,10 +54,10 @@ def make_manifest(
             rules[check.column].append(text)
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "name": model_cfg["name"],
-        "version": model_cfg["version"],
+        "name": info["name"],
+        "version": info["version"],
         "task": exported.task,
-        "description": model_cfg.get("description", ""),
+        "description": info.get("description", ""),
         "runtime": {"requires": RUNTIME_REQUIREMENT},
         "artifact": {
             "file": MODEL_FILE,
@@ -68,7 +67,7 @@ def make_manifest(
         },
         "inputs": _inputs(exported, rules),
         "outputs": {
-            **_main_outputs(exported, model_cfg),
+            **_main_outputs(exported, info),
             "refusals": {
                 "name": "refusals",
                 "dtype": "bool",
@@ -77,7 +76,7 @@ def make_manifest(
             },
         },
         "training": training,
-        "hyperparameters": config.get("hyperparameters", {}),
+        "hyperparameters": info.get("hyperparameters", {}),
         "metrics": metrics,
         "equivalence": equivalence,
         "build": build_versions(),
@@ -130,7 +129,7 @@ def _inputs(exported: Exported, rules: dict[str, list[str]]) -> dict[str, Any]:
     return inputs
 
 
-def _main_outputs(exported: Exported, model_cfg: dict[str, Any]) -> dict[str, Any]:
+def _main_outputs(exported: Exported, info: dict[str, Any]) -> dict[str, Any]:
     if exported.task == "classification":
         label_dtype = "string" if isinstance(exported.classes[0], str) else "int64"
         return {
@@ -147,7 +146,7 @@ def _main_outputs(exported: Exported, model_cfg: dict[str, Any]) -> dict[str, An
             "name": "prediction",
             "dtype": "float64",
             "shape": ["N", 1],
-            "unit": model_cfg.get("output_unit", ""),
+            "unit": info.get("output_unit", ""),
         }
     }
 

@@ -1,6 +1,8 @@
 """Model versions: the release record, version discipline and differential tests.
 
-A released version is recorded in ``models/<name>/releases/<version>.json``: the
+A released version is recorded in ``<project>/releases/<version>.json`` (for a bundled
+model, ``models/<name>/releases/``; for :func:`predictlib.build.package`, the folder given
+as ``releases=``): the
 sha256 of its ``model.onnx``, ``manifest.json`` and wheel, its held-out metrics, and
 its *evaluation set*: the golden records (held-out rows, generated records, edge
 cases) with the released model's outputs. The build then
@@ -14,8 +16,8 @@ cases) with the released model's outputs. The build then
   accepted, metrics before and after. Above ``max_changed_share`` the build fails,
   unless the major version was bumped.
 
-    python -m predictlib.build.stages.release record MODEL    # after `nox -s build`: mark it released
-    python -m predictlib.build.stages.release compare MODEL [--against VERSION]   # report only
+    python -m predictlib.build.stages.release record models/MODEL    # after `nox -s build`: mark it released
+    python -m predictlib.build.stages.release compare models/MODEL [--against VERSION]   # report only
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import predictlib
-from models.train import MODELS_DIR
 
 from ..stages.golden import GOLDEN_FILE, decode, encode, read_golden
 
@@ -58,18 +60,10 @@ def parse_version(version: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-#: where release records live (tests point it elsewhere)
-RELEASES_ROOT = MODELS_DIR
-
-
-def releases_dir(name: str) -> Path:
-    return RELEASES_ROOT / name / "releases"
-
-
-def load_releases(name: str) -> dict[str, dict[str, Any]]:
-    """Released versions of model ``name``, oldest first."""
+def load_releases(releases: Path) -> dict[str, dict[str, Any]]:
+    """The release records in folder ``releases``, oldest version first."""
     found = {}
-    for path in releases_dir(name).glob("*.json"):
+    for path in releases.glob("*.json"):
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("version") != path.stem:
             raise ReleaseError(f"{path}: records version {record.get('version')!r}")
@@ -179,16 +173,26 @@ def differential(
     return report
 
 
-def thresholds_of(config: dict[str, Any]) -> dict[str, float]:
-    return {**DEFAULT_THRESHOLDS, **config.get("release", {})}
+def thresholds_of(overrides: Mapping[str, float]) -> dict[str, float]:
+    """:data:`DEFAULT_THRESHOLDS` with a model's own (a model.toml's ``[release]`` table)."""
+    unknown = sorted(set(overrides) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise ReleaseError(f"unknown release thresholds {unknown}; known: {sorted(DEFAULT_THRESHOLDS)}")
+    return {**DEFAULT_THRESHOLDS, **overrides}
 
 
 def check_release(
-    name: str, version: str, folder: Path, config: dict[str, Any], log: Any = print
+    name: str,
+    version: str,
+    folder: Path,
+    records: Path,
+    thresholds: Mapping[str, float],
+    log: Any = print,
 ) -> dict[str, Any]:
-    """The version discipline and, for a new version, the differential test against the
-    last release; returns the manifest's ``release`` section, raises :class:`ReleaseError`."""
-    releases = load_releases(name)
+    """The version discipline against the release records in folder ``records`` and, for
+    a new version, the differential test against the last release; returns the
+    manifest's ``release`` section, raises :class:`ReleaseError`."""
+    releases = load_releases(records)
     model_sha = sha256(folder / "model.onnx")
     current = parse_version(version)
     if version in releases:
@@ -196,8 +200,8 @@ def check_release(
         if released != model_sha:
             raise ReleaseError(
                 f"{name} {version} was released with model.onnx sha256 {released}; this build gives "
-                f"{model_sha}. A released version never changes: bump model.version in "
-                f"models/{name}/model.toml"
+                f"{model_sha}. A released version never changes: bump the model's version "
+                f"(model.version in its model.toml)"
             )
         log(f"  release: {name} {version} rebuilt identical to its release record")
         return {"status": "released", "version": version}
@@ -209,7 +213,7 @@ def check_release(
         return {"status": "first version", "version": version}
     last = releases[older[-1]]
     metrics = json.loads((folder / "manifest.json").read_text())["metrics"]["held_out"]
-    report = differential(predictlib.load(folder), last, thresholds_of(config), metrics)
+    report = differential(predictlib.load(folder), last, thresholds_of(thresholds), metrics)
     report["major_bump"] = current[0] > parse_version(last["version"])[0]
     log(
         f"  differential vs {last['version']}: {report['changed']} of {report['rows']} rows changed "
@@ -226,8 +230,8 @@ def check_release(
     return {"status": "new version", "version": version, "differential": report}
 
 
-def record_release(name: str, folder: Path, wheel: Path) -> Path:
-    """Write ``models/<name>/releases/<version>.json`` for the built artifact ``folder``."""
+def record_release(name: str, folder: Path, wheel: Path, records: Path) -> Path:
+    """Write ``records/<version>.json`` for the built artifact ``folder``."""
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     version = manifest["version"]
     record = {
@@ -241,7 +245,7 @@ def record_release(name: str, folder: Path, wheel: Path) -> Path:
         "metrics": manifest["metrics"]["held_out"],
         "evaluation": evaluation_set(folder, predictlib.load(folder)),
     }
-    path = releases_dir(name) / f"{version}.json"
+    path = records / f"{version}.json"
     if path.exists():
         existing = json.loads(path.read_text(encoding="utf-8"))
         if existing["model_sha256"] != record["model_sha256"]:
@@ -251,13 +255,17 @@ def record_release(name: str, folder: Path, wheel: Path) -> Path:
     return path
 
 
-def compare(name: str, folder: Path, against: str | None = None) -> dict[str, Any]:
-    """The differential report of the built artifact ``folder`` against a release (the
-    last one below its version by default)."""
-    from models.train import load_config
-
+def compare(
+    name: str,
+    folder: Path,
+    records: Path,
+    thresholds: Mapping[str, float],
+    against: str | None = None,
+) -> dict[str, Any]:
+    """The differential report of the built artifact ``folder`` against a release in
+    ``records`` (the last one below its version by default)."""
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    releases = load_releases(name)
+    releases = load_releases(records)
     if against is None:
         older = [v for v in releases if parse_version(v) < parse_version(manifest["version"])]
         if not older:
@@ -268,7 +276,7 @@ def compare(name: str, folder: Path, against: str | None = None) -> dict[str, An
     report = differential(
         predictlib.load(folder),
         releases[against],
-        thresholds_of(load_config(name)),
+        thresholds_of(thresholds),
         manifest["metrics"]["held_out"],
     )
     report["candidate"] = manifest["version"]
@@ -287,21 +295,25 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, help="report file (default: ARTIFACTS/MODEL/differential.json)"
     )
     for p in (record, report):
-        p.add_argument("model")
+        p.add_argument("project", type=Path, help="the model's folder (model.toml, releases/)")
         p.add_argument("--artifacts", type=Path, default=Path("artifacts"))
         p.add_argument("--dist", type=Path, default=Path("dist"))
     args = parser.parse_args(argv)
-    folder = args.artifacts / args.model
+    from ..project import ProjectError, load_project
+
     try:
+        project = load_project(args.project)
+        folder = args.artifacts / project.name
         if args.command == "record":
             from ..stages.package import wheel_filename
 
             version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
-            path = record_release(args.model, folder, args.dist / wheel_filename(args.model, version))
-            print(f"recorded {args.model} {version} in {path}")
+            wheel = args.dist / wheel_filename(project.name, version)
+            path = record_release(project.name, folder, wheel, project.releases)
+            print(f"recorded {project.name} {version} in {path}")
             return 0
-        result = compare(args.model, folder, args.against)
-    except (ReleaseError, OSError) as exc:
+        result = compare(project.name, folder, project.releases, project.release_thresholds, args.against)
+    except (ReleaseError, ProjectError, OSError) as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 1
     out = args.output or folder / "differential.json"

@@ -35,8 +35,11 @@ CSV_MISSING = frozenset(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["build"]:
+        return _build(arguments[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         return int(args.run(args))
     except PredictlibError as exc:
@@ -54,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"predictlib {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
+    commands.add_parser(
+        "build",
+        help="build model folders into verified artifacts and wheels (needs predictlib[build])",
+        add_help=False,
+    )
     p = commands.add_parser(
         "list", help="installed models and their versions", description="List installed models."
     )
@@ -94,6 +102,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------- commands
+
+
+def _build(arguments: list[str]) -> int:
+    """``predictlib build``: the build tooling, when installed (``predictlib[build]``)."""
+    try:
+        from .build.cli import main as build_main
+    except ImportError as exc:
+        print(
+            f"predictlib build needs the build tooling ({exc}): pip install 'predictlib[build]'",
+            file=sys.stderr,
+        )
+        return 2
+    return build_main(arguments)
 
 
 def _list(args: argparse.Namespace) -> int:
