@@ -162,7 +162,7 @@ def render() -> str:
             f"`{cls.__name__}`",
             f"`{type(conv).__module__}`",
             conv.supports,
-            _code_list(sorted(conv.onnx_ops)),
+            _code_list(sorted(conv.onnx_ops or ())),
             _code_list(covered.get(cls, [])),
         )
         for cls, conv in converters.items()

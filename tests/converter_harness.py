@@ -20,32 +20,28 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
-from hypothesis import HealthCheck, event, reject, settings
+from hypothesis import HealthCheck, reject, settings
 from hypothesis import strategies as st
-from hypothesis.control import currently_in_test_context
-from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
 
-from predictlib import build as conversion
 from predictlib.build import (
-    MISSING,
-    Column,
-    Exported,
-    export_pipeline,
     infer_columns,
-    registered_frame_converters,
-    tolerances,
 )
-from predictlib.build.core.frame import PLUMBING_OPS
-from predictlib.build.passes.fuse import FUSION_OPS
+from predictlib.build.testing import (  # noqa: F401 - the harness re-exports the public helpers
+    Outcome,
+    check_declared_ops,
+    check_equivalent,
+    export_error,
+    graph_inputs,
+    is_missing,
+    quietly,
+    run_graph,
+)
 
 # --------------------------------------------------------------------------- settings
 
@@ -427,13 +423,6 @@ def targets(index: pd.Index) -> st.SearchStrategy[pd.Series]:
 # --------------------------------------------------------------------------- fitting
 
 
-def quietly(call: Callable[[], Any]) -> Any:
-    """Run ``call`` with feature-engine's / pandas' warnings silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return call()
-
-
 def fit_or_reject(transformer: Any, fit_frame: pd.DataFrame, y: pd.Series | None = None) -> Any:
     """Fit ``transformer``; reject the hypothesis example when feature-engine refuses to fit
     on it (an invalid fit frame is no converter test)."""
@@ -442,266 +431,3 @@ def fit_or_reject(transformer: Any, fit_frame: pd.DataFrame, y: pd.Series | None
     except (ValueError, TypeError, KeyError, IndexError):
         reject()
     return transformer
-
-
-def _is_fitted(model: Any) -> bool:
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        return False
-    return True
-
-
-# ----------------------------------------------------------------------- equivalence
-
-
-@dataclass
-class Outcome:
-    """What one :func:`check_equivalent` call saw."""
-
-    exported: Exported
-    rows: int
-    refused: int
-
-
-def is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, np.datetime64):
-        return bool(np.isnat(value))
-    return isinstance(value, (float, np.floating)) and math.isnan(value)
-
-
-def graph_inputs(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The ``num`` / ``cat`` inputs of the graph for ``frame`` (columns found by name)."""
-    feeds: dict[str, np.ndarray] = {}
-    if exported.numeric:
-        feeds["num"] = frame[exported.numeric].to_numpy(dtype=np.float64).reshape(len(frame), -1)
-    if exported.categorical:
-        cat = np.empty((len(frame), len(exported.categorical)), dtype=object)
-        for j, name in enumerate(exported.categorical):
-            for i, value in enumerate(frame[name].tolist()):
-                if is_missing(value):
-                    cat[i, j] = MISSING
-                elif isinstance(value, str):
-                    cat[i, j] = value
-                else:
-                    raise TypeError(f"harness: categorical column {name!r} holds {value!r}")
-        feeds["cat"] = cat
-    if exported.datetime:
-        feeds["dt"] = np.column_stack(
-            [frame[name].to_numpy(dtype="datetime64[ns]").view(np.int64) for name in exported.datetime]
-        ).reshape(len(frame), -1)
-    return feeds
-
-
-def run_graph(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        exported.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, graph_inputs(exported, frame)), strict=True))
-
-
-def _original(model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, Exception | None]:
-    try:
-        out = quietly(lambda: model.transform(frame))
-    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: datetime differences
-        return None, exc
-    assert isinstance(out, pd.DataFrame), f"the original transform returned a {type(out).__name__}"
-    return out, None
-
-
-def _kind(series: pd.Series) -> str | None:
-    """The column's kind, "num", "str" or "dt"; None for a column of missing values only,
-    whose dtype says nothing (``infer_objects`` turns an object column of NaN into float64).
-    An object column of numbers and missing values (e.g. ints and ``pd.NA``) is "num"."""
-    if all(is_missing(v) for v in series.tolist()):
-        return None
-    dtype = series.dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "dt"
-    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-        return "num"
-    if pd.api.types.is_object_dtype(dtype) and all(
-        is_missing(v) or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
-        for v in series.tolist()
-    ):
-        return "num"
-    return "str"
-
-
-def _check_columns(original: pd.DataFrame, exported: Exported) -> None:
-    """The graph outputs the original's columns: numeric ones in ``num_out``, text ones in
-    ``cat_out``, each in the original's order."""
-    names = [str(c) for c in original.columns]
-    got_num = exported.output_columns.get("num_out", [])
-    got_cat = exported.output_columns.get("cat_out", [])
-    got_dt = exported.output_columns.get("dt_out", [])
-    message = f"output columns differ: original {names}; graph num_out {got_num}, cat_out {got_cat}"
-    if got_dt:
-        message += f", dt_out {got_dt}"
-    assert len(set(names)) == len(names), f"the original output has duplicated columns {names}"
-    assert sorted(got_num + got_cat + got_dt) == sorted(names), message
-    assert got_num == [c for c in names if c in set(got_num)], message
-    assert got_cat == [c for c in names if c in set(got_cat)], message
-    assert got_dt == [c for c in names if c in set(got_dt)], message
-    by_kind = {"num": got_num, "str": got_cat, "dt": got_dt}
-    what = {"num": "numeric", "str": "text", "dt": "datetime"}
-    for col in original.columns:
-        kind = _kind(original[col])
-        assert kind is None or str(col) in by_kind[kind], (
-            f"{message}; column {col!r} is {what[kind]} ({original[col].dtype}) in the original"
-        )
-
-
-def _same_number(got: float, expected: float) -> bool:
-    """Equal (infinities included), both NaN, or both finite and within
-    ``|got - expected| <= ATOL + RTOL * |expected|`` (applied to an infinity, that bound
-    is infinite too and would accept any value)."""
-    if got == expected or (math.isnan(got) and math.isnan(expected)):
-        return True
-    if not (math.isfinite(got) and math.isfinite(expected)):
-        return False
-    return abs(got - expected) <= tolerances.ATOL + tolerances.RTOL * abs(expected)
-
-
-def _compare_rows(
-    original: pd.DataFrame,
-    outputs: dict[str, np.ndarray],
-    exported: Exported,
-    rows: Sequence[int],
-    inputs: pd.DataFrame,
-) -> None:
-    """``original`` (one row per entry of ``rows``) against the graph's rows ``rows``."""
-    failures: list[tuple[int, str]] = []
-    for label in ("num_out", "cat_out", "dt_out"):
-        for j, col in enumerate(exported.output_columns.get(label, [])):
-            for pos, row in enumerate(rows):
-                expected = original[col].iloc[pos]
-                got = outputs[label][row, j]
-                if label == "num_out":
-                    assert not isinstance(expected, str), f"column {col!r}: the original gives {expected!r}"
-                    exp = math.nan if is_missing(expected) else float(expected)
-                    if not _same_number(float(got), exp):
-                        failures.append((row, f"{col!r}: graph {float(got)!r}, original {exp!r}"))
-                elif label == "dt_out":
-                    exp_ns = (
-                        NAT_NS if is_missing(expected) else int(pd.Timestamp(expected).as_unit("ns").value)
-                    )
-                    if int(got) != exp_ns:
-                        failures.append((row, f"{col!r}: graph {int(got)} ns, original {expected!r}"))
-                elif is_missing(expected):
-                    if got != MISSING:
-                        failures.append((row, f"{col!r}: graph {got!r}, original missing ({expected!r})"))
-                elif not isinstance(expected, str) or got != expected:
-                    failures.append((row, f"{col!r}: graph {got!r}, original {expected!r}"))
-    if failures:
-        lines = "\n  ".join(f"row {row}, {message}" for row, message in failures)
-        shown = inputs.iloc[sorted({row for row, _ in failures})]
-        raise AssertionError(f"graph and original transform differ:\n  {lines}\ninputs:\n{shown!r}")
-
-
-def _flagged(exported: Exported, flags: np.ndarray) -> list[str]:
-    return [f"{c.column} ({c.step}: {c.reason})" for c, f in zip(exported.checks, flags, strict=True) if f]
-
-
-def _steps(model: Any) -> list[Any]:
-    """``model`` and every step nested in it (pipelines, wrappers)."""
-    found = [model]
-    for _, step in getattr(model, "steps", []):
-        found.extend(_steps(step))
-    for attr in ("transformer", "regressor", "estimator"):
-        inner = getattr(model, attr, None)
-        if inner is not None and hasattr(inner, "fit"):
-            found.extend(_steps(inner))
-    return found
-
-
-def check_declared_ops(model: Any, exported: Exported) -> None:
-    """The graph keeps to the ONNX operators its converters declare (``onnx_ops``)."""
-    converters = registered_frame_converters()
-    declared = set(PLUMBING_OPS)
-    if exported.fusion is not None:
-        declared |= FUSION_OPS
-    for step in _steps(model):
-        if type(step) in converters:
-            declared |= converters[type(step)].onnx_ops
-    used = {node.op_type for node in exported.model.graph.node}
-    assert used <= declared, f"operators not declared by the converters' onnx_ops: {sorted(used - declared)}"
-
-
-def check_equivalent(
-    fitted_transformer: Any,
-    fit_frame: pd.DataFrame,
-    transform_frame: pd.DataFrame,
-    y: pd.Series | None = None,
-    *,
-    columns: Sequence[Column] | None = None,
-) -> Outcome:
-    """Export ``fitted_transformer`` and check the graph against its ``transform`` on
-    ``transform_frame``, row by row and as a batch (see the module docstring).
-
-    An unfitted transformer is fitted on ``fit_frame`` (and ``y``) first. ``columns``:
-    the graph's input columns, ``infer_columns(fit_frame)`` by default (another order
-    exercises the column reordering of the export).
-    """
-    model = fitted_transformer
-    if not _is_fitted(model):
-        quietly(lambda: model.fit(fit_frame, y))
-    columns = infer_columns(fit_frame) if columns is None else list(columns)
-    exported = export_pipeline(model, columns)
-    assert exported.task == "transform", f"expected a transformer, got task {exported.task!r}"
-    check_declared_ops(model, exported)
-    outputs = run_graph(exported, transform_frame)
-    n = len(transform_frame)
-    if "refusals" in outputs:
-        refusals = outputs["refusals"]
-        assert refusals.dtype == np.bool_ and refusals.shape == (n, len(exported.checks)), (
-            f"refusals: dtype {refusals.dtype}, shape {refusals.shape}, {len(exported.checks)} checks"
-        )
-    else:
-        assert not exported.checks, "checks are listed but the graph has no refusals output"
-        refusals = np.zeros((n, 0), dtype=bool)
-    refused = refusals.any(axis=1)
-    for label, cols in exported.output_columns.items():
-        assert outputs[label].shape == (n, len(cols)), (
-            f"{label}: shape {outputs[label].shape}, columns {cols}"
-        )
-
-    batch, batch_error = _original(model, transform_frame)
-    assert (batch_error is not None) == bool(refused.any()), (
-        f"the original {'raises' if batch_error else 'accepts'} the batch ({batch_error!r}); "
-        f"the graph refuses rows {np.nonzero(refused)[0].tolist()}\ninputs:\n{transform_frame!r}"
-    )
-    for i in range(n):
-        row = transform_frame.iloc[[i]]
-        single, error = _original(model, row)
-        if error is not None:
-            assert refused[i], f"row {i}: the original raises ({error!r}), the graph accepts it:\n{row!r}"
-            continue
-        assert not refused[i], (
-            f"row {i}: the graph refuses it ({_flagged(exported, refusals[i])}), "
-            f"the original accepts it:\n{row!r}"
-        )
-        assert single is not None
-        _check_columns(single, exported)
-        _compare_rows(single, outputs, exported, [i], transform_frame)
-    if batch is not None:
-        _check_columns(batch, exported)
-        _compare_rows(batch, outputs, exported, list(range(n)), transform_frame)
-    if currently_in_test_context():  # for --hypothesis-show-statistics
-        event("rows refused: " + ("none" if not refused.any() else "all" if refused.all() else "some"))
-    return Outcome(exported, n, int(refused.sum()))
-
-
-def export_error(model: Any, frame: pd.DataFrame) -> str:
-    """The message of the :class:`conversion.ExportError` that exporting ``model`` raises."""
-    try:
-        export_pipeline(model, infer_columns(frame))
-    except conversion.ExportError as exc:
-        return str(exc)
-    raise AssertionError(f"exporting {model!r} did not raise ExportError")

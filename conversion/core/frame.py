@@ -355,6 +355,132 @@ class StepContext:
         """Rows where ``condition`` ([N, len(columns)] bool) holds are refused."""
         refuse_if_matrix(self.step, type(self.model).__name__, columns, condition, reason)
 
+    # building blocks for converters (public: docs/custom-transformers.md) -----------
+    # Operands are tensor names (str, as returned by gather / the other methods) or
+    # Python numbers and nested lists of numbers, made float64 constants (broadcast:
+    # a number applies to every cell, a list [v1, ..., vk] to the k columns in order).
+
+    def operand(self, value: Tensor | float | Sequence[float]) -> str:
+        """``value`` as a tensor: a tensor name as it is, numbers as a float64 constant."""
+        if isinstance(value, str):
+            return value
+        arr = np.asarray(value, dtype=np.float64)
+        return self.const(arr.reshape(1, -1) if arr.ndim == 1 else arr)
+
+    def _binary(self, op: str, a: Operand, b: Operand) -> str:
+        return self.node(op, [self.operand(a), self.operand(b)])
+
+    def add(self, a: Operand, b: Operand) -> str:
+        """``a + b``, element-wise (float64)."""
+        return self._binary("Add", a, b)
+
+    def sub(self, a: Operand, b: Operand) -> str:
+        """``a - b``, element-wise (float64)."""
+        return self._binary("Sub", a, b)
+
+    def mul(self, a: Operand, b: Operand) -> str:
+        """``a * b``, element-wise (float64)."""
+        return self._binary("Mul", a, b)
+
+    def div(self, a: Operand, b: Operand) -> str:
+        """``a / b``, element-wise (float64; x / 0 is +-inf or NaN, as numpy gives)."""
+        return self._binary("Div", a, b)
+
+    def equal(self, a: Operand, b: Operand) -> str:
+        """``a == b`` (bool; NaN equals nothing, as in numpy)."""
+        return self._binary("Equal", a, b)
+
+    def less(self, a: Operand, b: Operand) -> str:
+        """``a < b`` (bool)."""
+        return self._binary("Less", a, b)
+
+    def less_equal(self, a: Operand, b: Operand) -> str:
+        """``a <= b`` (bool)."""
+        return self._binary("LessOrEqual", a, b)
+
+    def greater(self, a: Operand, b: Operand) -> str:
+        """``a > b`` (bool)."""
+        return self._binary("Greater", a, b)
+
+    def greater_equal(self, a: Operand, b: Operand) -> str:
+        """``a >= b`` (bool)."""
+        return self._binary("GreaterOrEqual", a, b)
+
+    def logical_and(self, a: str, b: str) -> str:
+        return self.node("And", [a, b])
+
+    def logical_or(self, a: str, b: str) -> str:
+        return self.node("Or", [a, b])
+
+    def logical_not(self, a: str) -> str:
+        return self.node("Not", [a])
+
+    def where(self, condition: str, a: Operand, b: Operand) -> str:
+        """``a`` where ``condition`` holds, else ``b`` (numbers: float64 constants)."""
+        return self.node("Where", [condition, self.operand(a), self.operand(b)])
+
+    def fill_missing(self, x: str, kind: str, values: Sequence[Any]) -> str:
+        """``x`` [N, k] of kind ``kind`` with its missing cells replaced by ``values[j]``
+        in column j (numbers, texts or datetimes, as the kind)."""
+        return self.node("Where", [self.is_missing(x, kind), self.row(values, kind), x])
+
+    def matmul(self, x: str, weights: Sequence[Sequence[float]]) -> str:
+        """``x @ weights``: ``x`` [N, k] float64, ``weights`` a k x m table -> [N, m]."""
+        return self.node("MatMul", [x, self.const(np.asarray(weights, dtype=np.float64))])
+
+    def concat(self, *tensors: str) -> str:
+        """The tensors side by side (axis 1), all of one kind."""
+        return tensors[0] if len(tensors) == 1 else self.node("Concat", list(tensors), axis=1)
+
+    def lookup(self, x: str, mappings: Sequence[dict[str, Any]], default: Any, kind: str = NUM) -> str:
+        """``out[:, j] = mappings[j].get(x[:, j], default)`` for a text block ``x``;
+        ``kind`` is the kind of the values (``NUM`` or ``STR``)."""
+        return lookup(self, x, mappings, default, kind)
+
+    def write(self, tensor: str, block: int = 0) -> None:
+        """Make ``tensor`` the step's output block ``block`` (``Plan.writes[block]``)."""
+        self.node("Identity", [tensor], self.y(block))
+
+
+#: a tensor of the graph, by name
+Tensor = str
+#: what the arithmetic and comparison building blocks take
+Operand = str | float | int | Sequence[float] | Sequence[Sequence[float]]
+
+
+def gather_table(ctx: StepContext, ids: str, rows: Sequence[Sequence[Any]], kind: str) -> str:
+    """``out[n, j] = rows[ids[n, j]][j]``: ``ids`` [N, w] int64, ``rows`` a [R, w] table."""
+    width = len(rows[0])
+    flat = ctx.node(
+        "Add",
+        [ctx.node("Mul", [ids, ctx.const(width, np.int64)]), ctx.const([list(range(width))], np.int64)],
+    )
+    values = [v for row in rows for v in row]
+    data = ctx.const(values) if kind == NUM else ctx.const(values, dtype=object)
+    return ctx.node("Gather", [data, flat], axis=0)
+
+
+def lookup(ctx: StepContext, x: str, mappings: Sequence[dict[str, Any]], default: Any, kind: str) -> str:
+    """``out[:, j] = mappings[j].get(x[:, j], default)`` for a string block ``x``
+    (one ``LabelEncoder`` to vocabulary ids, one ``Gather`` from the table)."""
+    vocabulary = sorted({key for mapping in mappings for key in mapping})
+    index = {key: i for i, key in enumerate(vocabulary)}
+    width = len(mappings)
+    unknown = len(vocabulary)  # the row of the table for strings not in the vocabulary
+    rows: list[list[Any]] = [[default] * width for _ in range(unknown + 1)]
+    for j, mapping in enumerate(mappings):
+        for key, value in mapping.items():
+            rows[index[key]][j] = value
+    ids = ctx.node(
+        "LabelEncoder",
+        [x],
+        domain="ai.onnx.ml",
+        keys_strings=vocabulary or [MISSING],
+        values_int64s=list(range(len(vocabulary))) or [unknown],
+        default_int64=unknown,
+    )
+    return gather_table(ctx, ids, rows, kind)
+
 
 def refuse_if_matrix(
     step: str, transformer: str, columns: Sequence[str], condition: str, reason: str
@@ -411,7 +537,8 @@ class FrameConverter:
     #: the parameters and values converted, for the coverage table (docs/converters.md)
     supports: ClassVar[str] = ""
     #: the ONNX operators the converter may emit (tests check the graphs keep to them)
-    onnx_ops: ClassVar[frozenset[str]] = frozenset()
+    #: (None: not declared, the check is left out: a user's converter may leave it)
+    onnx_ops: ClassVar[frozenset[str] | None] = None
 
     def plan(self, model: Any, columns: Sequence[Column]) -> Plan:  # pragma: no cover
         raise NotImplementedError
@@ -420,15 +547,57 @@ class FrameConverter:
         raise NotImplementedError
 
     @staticmethod
-    def in_place(columns: Sequence[Column], variables: Sequence[str], kind: str | None = None) -> Plan:
+    def in_place(
+        columns: Sequence[Column],
+        variables: Sequence[str],
+        kind: str | None = None,
+        reads: Sequence[str] = (),
+    ) -> Plan:
         """A plan that rewrites ``variables`` in place: one output block per kind
-        (numeric first), or one block of kind ``kind`` when given."""
+        (numeric first), or one block of kind ``kind`` when given; ``reads``: other
+        columns the step's nodes use."""
         kinds = {c.name: c.kind for c in columns}
         if kind is not None:
             writes = [[Column(v, kind) for v in variables]] if variables else []
         else:
             writes = [[Column(v, k) for v in vs] for k, vs in by_kind(kinds, variables)]
-        return Plan(list(variables), writes, [c.name for c in columns])
+        used = list(dict.fromkeys([*variables, *reads]))
+        return Plan(used, writes, [c.name for c in columns])
+
+
+def numeric_columns(model: Any, columns: Sequence[Column], names: Sequence[Any]) -> list[str]:
+    """``names`` (a step's input variables), checked to be numeric columns of the frame."""
+    kinds = {c.name: c.kind for c in columns}
+    absent = [n for n in names if n not in kinds]
+    if absent:
+        raise ExportError(f"{step_label(model)}: variables {absent} are not columns of its input")
+    strings = [n for n in names if kinds[n] != NUM]
+    if strings:
+        raise ExportError(f"{step_label(model)}: variables {strings} are not numeric columns")
+    return [str(n) for n in names]
+
+
+def appended(
+    model: Any,
+    columns: Sequence[Column],
+    reads: Sequence[str],
+    new: Sequence[str],
+    dropped: Sequence[str] = (),
+) -> Plan:
+    """The plan of a step that appends the numeric columns ``new`` (one block) and then
+    drops the columns ``dropped`` (``drop_original``)."""
+    names = [c.name for c in columns]
+    clash = [n for n in new if n in set(names)]
+    if clash:
+        raise ExportError(
+            f"{step_label(model)}: the new columns {clash} would overwrite existing columns of the "
+            "same name; that is not exported (rename them)"
+        )
+    if len(set(new)) != len(new):
+        raise ExportError(f"{step_label(model)}: the new column names {list(new)} are not unique")
+    gone = set(dropped)
+    order = [n for n in [*names, *new] if n not in gone]
+    return Plan(list(dict.fromkeys(reads)), [[Column(n, NUM) for n in new]], order)
 
 
 _CONVERTERS: dict[type, FrameConverter] = {}

@@ -73,6 +73,14 @@ def check_convertible(step: Any) -> None:
             f"{step_label(step)} cannot be exported: predictlib has no converter for feature-engine's "
             f"{cls.__name__} (see docs/converters.md for the supported transformers)"
         )
+    if step == "drop":
+        return
+    raise ExportError(
+        f"{step_label(step)} cannot be exported: no converter is registered for "
+        f"{cls.__module__}.{cls.__qualname__}. Write one with predictlib.build's extension API "
+        "(FrameConverter + register_converter, a few lines: docs/custom-transformers.md) and "
+        "import it before exporting, or replace the step by a supported one (docs/converters.md)"
+    )
 
 
 def _refuse_parser(scope: Any, model: Any, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:

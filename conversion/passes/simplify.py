@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from ..passes.fuse import ML, drop_unused, require_ml_opset
+from .fuse import ML, drop_unused, require_ml_opset
 
 #: element types onnxruntime's ArrayFeatureExtractor takes
 _EXTRACTABLE = {

@@ -47,6 +47,7 @@ from ..core.parsing import (
     frame_from_grouped_inputs,
     parse_frame_outputs,
 )
+from ..core.refused import check_convertible
 from ..passes.fuse import Fusion, fuse_categorical, ids_variant
 from ..passes.simplify import simplify
 
@@ -95,6 +96,7 @@ class _Whole:
 
 def _parse_whole(scope: Any, whole: _Whole, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
     frame = frame_from_grouped_inputs(scope, whole.inputs, inputs)
+    check_convertible(whole.model)  # a bare step: the same refusal as in a pipeline
     outputs = list(_parse_sklearn(scope, whole.model, frame, custom_parsers=custom_parsers))
     if _task(whole.model) == "transform":
         outputs, whole.frame_outputs = parse_frame_outputs(scope, outputs)

@@ -42,7 +42,7 @@ from predictlib._inputs import DATETIME_RANGE
 
 from .. import tolerances
 from ..core.frame import DT, MISSING, NUM, Column
-from ..stages.verify import (
+from .verify import (
     EXTREME_DATETIMES,
     EXTREME_NUMBERS,
     EquivalenceError,

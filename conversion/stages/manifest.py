@@ -12,7 +12,7 @@ from typing import Any
 from predictlib._artifact import FORMAT_VERSION, IDS_MODEL_FILE, MODEL_FILE, manifest_digest
 
 from ..core.frame import MISSING
-from ..stages.export import Exported
+from .export import Exported
 
 #: the runtime versions that read this manifest format
 RUNTIME_REQUIREMENT = "predictlib>=0.1.0,<1"

@@ -38,8 +38,8 @@ import predictlib
 from predictlib._artifact import MODEL_FILE, Artifact
 from predictlib._inputs import InputAdapter
 
-from ..stages.golden import GOLDEN_FILE, encode, output_mismatches, read_golden, runtime_problems
-from ..stages.verify import EquivalenceError
+from .golden import GOLDEN_FILE, encode, output_mismatches, read_golden, runtime_problems
+from .verify import EquivalenceError
 
 ORT_FILE = "model.ort"
 CONFIG_FILE = "model.required_operators.config"

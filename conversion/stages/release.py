@@ -35,7 +35,7 @@ import numpy as np
 
 import predictlib
 
-from ..stages.golden import GOLDEN_FILE, decode, encode, read_golden
+from .golden import GOLDEN_FILE, decode, encode, read_golden
 
 #: defaults of a model.toml's [release] table
 DEFAULT_THRESHOLDS = {
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         project = load_project(args.project)
         folder = args.artifacts / project.name
         if args.command == "record":
-            from ..stages.package import wheel_filename
+            from .package import wheel_filename
 
             version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
             wheel = args.dist / wheel_filename(project.name, version)

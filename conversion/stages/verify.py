@@ -280,7 +280,7 @@ def generate_records(
     for i in range(n):
         record = dict(base[int(rng.integers(len(base)))])
         # 0 to 3 edge cases per record (a quarter of the records are training rows as they are)
-        for j in rng.choice(len(columns), size=int(rng.integers(4)), replace=False):
+        for j in rng.choice(len(columns), size=min(int(rng.integers(4)), len(columns)), replace=False):
             col = columns[int(j)]
             choice = int(rng.integers(4))
             if col.kind == NUM:

@@ -47,8 +47,6 @@ from feature_engine.creation.geo_features import EARTH_RADIUS
 from onnx import TensorProto
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from ...converters.feature_engine.transformation import refuse_nan_and_inf
-from ...converters.sklearn.estimators import Ensemble, sklearn_tree
 from ...core.frame import (
     NUM,
     Column,
@@ -56,42 +54,15 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
+    appended,
+    numeric_columns,
     register_converter,
     step_label,
 )
+from ..sklearn.estimators import Ensemble, sklearn_tree
+from .transformation import refuse_nan_and_inf
 
 # --------------------------------------------------------------------------- helpers
-
-
-def numeric_columns(model: Any, columns: Sequence[Column], names: Sequence[Any]) -> list[str]:
-    """``names`` (a step's input variables), checked to be numeric columns of the frame."""
-    kinds = {c.name: c.kind for c in columns}
-    absent = [n for n in names if n not in kinds]
-    if absent:
-        raise ExportError(f"{step_label(model)}: variables {absent} are not columns of its input")
-    strings = [n for n in names if kinds[n] != NUM]
-    if strings:
-        raise ExportError(f"{step_label(model)}: variables {strings} are not numeric columns")
-    return [str(n) for n in names]
-
-
-def appended(
-    model: Any, columns: Sequence[Column], reads: Sequence[str], new: Sequence[str], dropped: Sequence[str]
-) -> Plan:
-    """The plan of a step that appends the numeric columns ``new`` (one block) and then
-    drops the columns ``dropped`` (``drop_original``)."""
-    names = [c.name for c in columns]
-    clash = [n for n in new if n in set(names)]
-    if clash:
-        raise ExportError(
-            f"{step_label(model)}: the new columns {clash} would overwrite existing columns of the "
-            "same name; that is not exported (rename them)"
-        )
-    if len(set(new)) != len(new):
-        raise ExportError(f"{step_label(model)}: the new column names {list(new)} are not unique")
-    gone = set(dropped)
-    order = [n for n in [*names, *new] if n not in gone]
-    return Plan(list(dict.fromkeys(reads)), [[Column(n, NUM) for n in new]], order)
 
 
 def split(ctx: StepContext, x: str, width: int) -> list[str]:

@@ -43,7 +43,6 @@ from feature_engine.discretisation import (
 from onnx import TensorProto
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from ...converters.feature_engine.transformation import numeric_variables, refuse_nan_and_inf
 from ...core.frame import (
     MISSING,
     NUM,
@@ -56,6 +55,7 @@ from ...core.frame import (
     register_converter,
     step_label,
 )
+from .transformation import numeric_variables, refuse_nan_and_inf
 
 #: integers up to this magnitude are exactly float64
 EXACT_INT = 2**53

@@ -42,6 +42,8 @@ from ...core.frame import (
     Plan,
     StepContext,
     by_kind,
+    gather_table,
+    lookup,
     register_converter,
     step_label,
 )
@@ -117,39 +119,6 @@ def categories_of(model: Any, column: Column, categories: Sequence[Any]) -> list
     return numeric_categories(model, column, categories)
 
 
-def _gather_table(ctx: StepContext, ids: str, rows: Sequence[Sequence[Any]], kind: str) -> str:
-    """``out[n, j] = rows[ids[n, j]][j]``: ``ids`` [N, w] int64, ``rows`` a [R, w] table."""
-    width = len(rows[0])
-    flat = ctx.node(
-        "Add",
-        [ctx.node("Mul", [ids, ctx.const(width, np.int64)]), ctx.const([list(range(width))], np.int64)],
-    )
-    values = [v for row in rows for v in row]
-    data = ctx.const(values) if kind == NUM else ctx.const(values, dtype=object)
-    return ctx.node("Gather", [data, flat], axis=0)
-
-
-def lookup(ctx: StepContext, x: str, mappings: Sequence[dict[str, Any]], default: Any, kind: str) -> str:
-    """``out[:, j] = mappings[j].get(x[:, j], default)`` for a string block ``x``."""
-    vocabulary = sorted({key for mapping in mappings for key in mapping})
-    index = {key: i for i, key in enumerate(vocabulary)}
-    width = len(mappings)
-    unknown = len(vocabulary)  # the row of the table for strings not in the vocabulary
-    rows: list[list[Any]] = [[default] * width for _ in range(unknown + 1)]
-    for j, mapping in enumerate(mappings):
-        for key, value in mapping.items():
-            rows[index[key]][j] = value
-    ids = ctx.node(
-        "LabelEncoder",
-        [x],
-        domain="ai.onnx.ml",
-        keys_strings=vocabulary or [MISSING],
-        values_int64s=list(range(len(vocabulary))) or [unknown],
-        default_int64=unknown,
-    )
-    return _gather_table(ctx, ids, rows, kind)
-
-
 def numeric_ids(ctx: StepContext, x: str, keys: Sequence[Sequence[float]]) -> tuple[str, int]:
     """For a float64 block ``x`` [N, w]: ``ids[n, j]`` = the index of ``x[n, j]`` in
     ``keys[j]`` (float64 equality: -0.0 equals 0.0, NaN equals nothing), or ``m`` (the
@@ -181,7 +150,7 @@ def numeric_lookup(
     for j, mapping in enumerate(mappings):
         for i, (_, value) in enumerate(mapping):
             rows[i][j] = value
-    return _gather_table(ctx, ids, rows, kind)
+    return gather_table(ctx, ids, rows, kind)
 
 
 def distinct_numbers(keys: Sequence[float]) -> list[float]:

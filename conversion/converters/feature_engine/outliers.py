@@ -19,7 +19,6 @@ from typing import Any
 
 from feature_engine.outliers import ArbitraryOutlierCapper, Winsorizer
 
-from ...converters.feature_engine.transformation import number, numeric_variables, refuse_nan_and_inf
 from ...core.frame import (
     NUM,
     Column,
@@ -30,6 +29,7 @@ from ...core.frame import (
     register_converter,
     step_label,
 )
+from .transformation import number, numeric_variables, refuse_nan_and_inf
 
 
 def _caps(model: Any, attribute: str) -> dict[str, float]:

@@ -33,7 +33,6 @@ import pandas as pd
 from feature_engine.preprocessing import MatchCategories, MatchVariables
 from onnx import TensorProto
 
-from ...converters.feature_engine.encoding import lookup, string_categories
 from ...core.frame import (
     DT,
     MISSING,
@@ -45,9 +44,11 @@ from ...core.frame import (
     FrameConverter,
     Plan,
     StepContext,
+    lookup,
     register_converter,
     step_label,
 )
+from .encoding import string_categories
 
 #: what ``match_dtypes=True`` does to a column, after its fit dtype
 KEEP, TO_INT64, TO_BOOL, TO_CATEGORY = "keep", "int64", "bool", "category"

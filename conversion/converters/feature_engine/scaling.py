@@ -7,8 +7,8 @@ from typing import Any
 
 from feature_engine.scaling import MeanNormalizationScaler
 
-from ...converters.feature_engine.transformation import numeric_variables, per_variable, refuse_nan_and_inf
 from ...core.frame import NUM, Column, FrameConverter, Plan, StepContext, register_converter
+from .transformation import numeric_variables, per_variable, refuse_nan_and_inf
 
 
 @register_converter

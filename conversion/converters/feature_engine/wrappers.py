@@ -56,7 +56,6 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils import get_tags
 
-from ...converters.feature_engine.creation import RowStatistics, running_sum
 from ...core.frame import (
     MISSING,
     NUM,
@@ -77,6 +76,7 @@ from ...core.frame import (
     shape_calculator,
     step_label,
 )
+from .creation import RowStatistics, running_sum
 
 # ------------------------------------------------------------ TransformedTargetRegressor
 
