@@ -42,8 +42,6 @@ from .core.frame import MISSING, NAT, PLUMBING_OPS, Column, ExportError, registe
 from .passes.fuse import FUSION_OPS
 from .stages.export import Exported, export_pipeline, infer_columns
 
-NAT_NS = NAT
-
 
 def quietly(call: Callable[[], Any]) -> Any:
     """Run ``call`` with feature-engine's / pandas' warnings silenced."""
@@ -142,7 +140,7 @@ def _kind(series: pd.Series) -> str | None:
     return "str"
 
 
-def _check_columns(original: pd.DataFrame, exported: Exported) -> None:
+def check_columns(original: pd.DataFrame, exported: Exported) -> None:
     """The graph outputs the original's columns: numeric ones in ``num_out``, text ones in
     ``cat_out``, each in the original's order."""
     names = [str(c) for c in original.columns]
@@ -166,7 +164,7 @@ def _check_columns(original: pd.DataFrame, exported: Exported) -> None:
         )
 
 
-def _same_number(got: float, expected: float) -> bool:
+def same_number(got: float, expected: float) -> bool:
     """Equal (infinities included), both NaN, or both finite and within
     ``|got - expected| <= ATOL + RTOL * |expected|`` (applied to an infinity, that bound
     is infinite too and would accept any value)."""
@@ -194,12 +192,10 @@ def _compare_rows(
                 if label == "num_out":
                     assert not isinstance(expected, str), f"column {col!r}: the original gives {expected!r}"
                     exp = math.nan if is_missing(expected) else float(expected)
-                    if not _same_number(float(got), exp):
+                    if not same_number(float(got), exp):
                         failures.append((row, f"{col!r}: graph {float(got)!r}, original {exp!r}"))
                 elif label == "dt_out":
-                    exp_ns = (
-                        NAT_NS if is_missing(expected) else int(pd.Timestamp(expected).as_unit("ns").value)
-                    )
+                    exp_ns = NAT if is_missing(expected) else int(pd.Timestamp(expected).as_unit("ns").value)
                     if int(got) != exp_ns:
                         failures.append((row, f"{col!r}: graph {int(got)} ns, original {expected!r}"))
                 elif is_missing(expected):
@@ -300,10 +296,10 @@ def check_equivalent(
             f"the original accepts it:\n{row!r}"
         )
         assert single is not None
-        _check_columns(single, exported)
+        check_columns(single, exported)
         _compare_rows(single, outputs, exported, [i], transform_frame)
     if batch is not None:
-        _check_columns(batch, exported)
+        check_columns(batch, exported)
         _compare_rows(batch, outputs, exported, list(range(n)), transform_frame)
     _event("rows refused: " + ("none" if not refused.any() else "all" if refused.all() else "some"))
     return Outcome(exported, n, int(refused.sum()))

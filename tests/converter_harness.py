@@ -273,7 +273,9 @@ def frames(
 
 
 #: the int64 nanosecond range of datetime64[ns] (the int64 minimum is NaT)
-NS_MIN, NS_MAX = -(2**63) + 1, 2**63 - 1
+from predictlib.build.core.frame import NAT as NAT_NS  # noqa: E402
+from predictlib.build.core.frame import NS_MAX, NS_MIN  # noqa: E402
+
 _DAY_NS = 86_400 * 10**9
 
 #: calendar edge cases: epoch and around it, leap days, month / quarter / year ends and
@@ -345,7 +347,6 @@ def datetimes(*, missing: bool = True, low: int = NS_MIN, high: int = NS_MAX) ->
 
 
 #: a missing datetime as int64 (numpy's NaT)
-NAT_NS = -(2**63)
 
 
 def datetime_series(values: Sequence[int], unit: str = "ns") -> pd.Series:

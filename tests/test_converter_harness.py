@@ -9,14 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from converter_harness import (
-    _check_columns,
-    _same_number,
-    check_equivalent,
-    converter_settings,
-    frames,
-    quietly,
-)
+from converter_harness import converter_settings, frames
 from feature_engine.encoding import RareLabelEncoder
 from feature_engine.imputation import MeanMedianImputer
 from feature_engine.transformation import LogTransformer
@@ -26,6 +19,7 @@ import predictlib.build.converters.feature_engine.encoding
 import predictlib.build.converters.feature_engine.imputation
 from predictlib.build import MISSING, Exported, infer_columns, registered_frame_converters
 from predictlib.build.core.frame import StepContext
+from predictlib.build.testing import check_columns, check_equivalent, quietly, same_number
 
 FIT = pd.DataFrame(
     {
@@ -115,20 +109,20 @@ def test_columns_out_of_order_or_of_the_wrong_kind_are_caught() -> None:
     def exported(num: list[str], cat: list[str]) -> Exported:
         return Exported(None, [], [], "transform", {"num_out": num, "cat_out": cat})  # type: ignore[arg-type]
 
-    _check_columns(original, exported(["a", "b", "d"], ["c"]))
-    _check_columns(original, exported(["a", "b"], ["c", "d"]))  # an all-missing column fits either
+    check_columns(original, exported(["a", "b", "d"], ["c"]))
+    check_columns(original, exported(["a", "b"], ["c", "d"]))  # an all-missing column fits either
     for num, cat in [(["b", "a", "d"], ["c"]), (["a", "b", "c", "d"], []), (["a", "b"], ["c"])]:
         with pytest.raises(AssertionError, match="output columns differ"):
-            _check_columns(original, exported(num, cat))
+            check_columns(original, exported(num, cat))
 
 
 def test_numbers_compare_within_the_tolerances() -> None:
-    assert _same_number(1.0, 1.0 + 1e-12)
-    assert _same_number(1e300, 1e300 * (1 + 1e-12))
-    assert _same_number(math.nan, math.nan) and _same_number(math.inf, math.inf)
-    assert not _same_number(1.0, 1.0 + 1e-6)
-    assert not _same_number(math.inf, -math.inf) and not _same_number(1e300, math.inf)
-    assert not _same_number(math.nan, 0.0) and not _same_number(0.0, math.nan)
+    assert same_number(1.0, 1.0 + 1e-12)
+    assert same_number(1e300, 1e300 * (1 + 1e-12))
+    assert same_number(math.nan, math.nan) and same_number(math.inf, math.inf)
+    assert not same_number(1.0, 1.0 + 1e-6)
+    assert not same_number(math.inf, -math.inf) and not same_number(1e300, math.inf)
+    assert not same_number(math.nan, 0.0) and not same_number(0.0, math.nan)
 
 
 @converter_settings(max_examples=30)

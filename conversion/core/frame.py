@@ -52,6 +52,8 @@ from skl2onnx.common.data_types import (
     StringTensorType,
 )
 
+from predictlib._inputs import NAT, NS_MAX, NS_MIN  # noqa: F401 - the converters take them from here
+
 #: The string that stands for a missing categorical value inside the graph.
 MISSING = "__predictlib_missing__"
 
@@ -64,8 +66,8 @@ NUM = "num"
 STR = "str"
 #: datetime columns: int64 nanoseconds since the epoch, missing = NAT
 DT = "dt"
-#: a missing datetime in a ``dt`` block: the int64 minimum (numpy's NaT as int64)
-NAT = -(2**63)
+# a missing datetime in a ``dt`` block is NAT (from the runtime), the int64 minimum
+# (numpy's NaT as int64); NS_MIN / NS_MAX are the ends of the nanosecond range
 
 
 class ExportError(ValueError):

@@ -21,7 +21,7 @@ import predictlib
 from predictlib._inputs import is_missing_scalar
 
 from .. import tolerances
-from ..core.frame import DT, NUM, Column
+from ..core.frame import DT, NS_MAX, NS_MIN, NUM, Column
 
 #: refused rows confirmed one by one against the original pipeline (each call costs
 #: ~50 ms); beyond it a seeded sample that still covers every distinct check.
@@ -301,7 +301,7 @@ def generate_records(
                     record[col.name] = EXTREME_DATETIMES[int(rng.integers(len(EXTREME_DATETIMES)))]
                 elif choice == 2 and len(ns):
                     shift = int(rng.integers(-3650, 3650)) * _DAY_NS + int(rng.integers(0, _DAY_NS))
-                    moved = min(max(int(rng.choice(ns)) + shift, -(2**63) + 1), 2**63 - 1)
+                    moved = min(max(int(rng.choice(ns)) + shift, NS_MIN), NS_MAX)
                     record[col.name] = pd.Timestamp(moved)
                 elif len(ns):
                     record[col.name] = pd.Timestamp(int(rng.choice(ns)))

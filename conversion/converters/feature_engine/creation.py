@@ -18,7 +18,7 @@ Arithmetic is reproduced operation by operation where the order matters:
   step by step (``fmod``, sign fix-up, ``floor``, snap to the nearest integer).
 * **Transcendental functions** (sin, cos, sqrt, pow) use onnxruntime's float64 kernels,
   within a few units in the last place of numpy's; ``arcsin`` has no float64 kernel in
-  onnxruntime, so :func:`arcsin` evaluates fdlibm's rational approximation (max
+  onnxruntime, so :func:`..core.maths.asin_unit` evaluates fdlibm's rational approximation (max
   relative error 4e-16 against numpy on [0, 1]).
 * **DecisionTreeFeatures** puts every fitted tree (``best_estimator_`` of each grid
   search) in one float64 ``TreeEnsemble`` (predictlib.build.converters.sklearn.estimators), one target per
@@ -59,6 +59,7 @@ from ...core.frame import (
     register_converter,
     step_label,
 )
+from ...core.maths import asin_unit
 from ..sklearn.estimators import Ensemble, sklearn_tree
 from .transformation import refuse_nan_and_inf
 
@@ -121,44 +122,6 @@ def sequential_product(ctx: StepContext, x: str, width: int) -> str:
     for col in cols[1:]:
         out = ctx.node("Mul", [out, col])
     return out
-
-
-# fdlibm's e_asin.c: asin(x) = x + x R(x^2) for |x| < 0.5, pi/2 - 2 (s + s R(z)) with
-# z = (1 - x) / 2, s = sqrt(z) above; R(t) = t P(t) / Q(t)
-_ASIN_P = (
-    1.66666666666666657415e-01,
-    -3.25565818622400915405e-01,
-    2.01212532134862925881e-01,
-    -4.00555345006794114027e-02,
-    7.91534994289814532176e-04,
-    3.47933107596021167570e-05,
-)
-_ASIN_Q = (1.0, -2.40339491173441421878e00, 2.02094576023350569471e00, -6.88283971605453293030e-01)
-_ASIN_Q4 = 7.70381505559019352791e-02
-
-
-def _horner(ctx: StepContext, t: str, coefficients: Sequence[float]) -> str:
-    """``c0 + t (c1 + t (c2 + ...))``."""
-    acc = ctx.const(coefficients[-1])
-    for c in reversed(coefficients[:-1]):
-        acc = ctx.node("Add", [ctx.const(c), ctx.node("Mul", [t, acc])])
-    return acc
-
-
-def _asin_r(ctx: StepContext, t: str) -> str:
-    p = ctx.node("Mul", [t, _horner(ctx, t, _ASIN_P)])
-    q = _horner(ctx, t, (*_ASIN_Q, _ASIN_Q4))
-    return ctx.node("Div", [p, q])
-
-
-def arcsin(ctx: StepContext, x: str) -> str:
-    """``arcsin(x)`` for ``x >= 0`` (or NaN) in float64 (onnxruntime has no float64 Asin)."""
-    small = ctx.node("Add", [x, ctx.node("Mul", [x, _asin_r(ctx, ctx.node("Mul", [x, x]))])])
-    z = ctx.node("Mul", [ctx.node("Sub", [ctx.const(1.0), x]), ctx.const(0.5)])
-    s = ctx.node("Sqrt", [z])
-    twice = ctx.node("Mul", [ctx.const(2.0), ctx.node("Add", [s, ctx.node("Mul", [s, _asin_r(ctx, z)])])])
-    large = ctx.node("Sub", [ctx.const(math.pi / 2), twice])
-    return ctx.node("Where", [ctx.node("Less", [x, ctx.const(0.5)]), small, large])
 
 
 # --------------------------------------------------------------------------- MathFeatures
@@ -620,7 +583,7 @@ class GeoDistanceFeaturesConverter(FrameConverter):
                     ctx.node("Mul", [cosines, ctx.node("Mul", [s_lon, s_lon])]),
                 ],
             )
-            c = ctx.node("Mul", [ctx.const(2.0), arcsin(ctx, ctx.node("Sqrt", [a]))])
+            c = ctx.node("Mul", [ctx.const(2.0), asin_unit(ctx, ctx.node("Sqrt", [a]))])
             ctx.node("Mul", [ctx.const(radius), c], ctx.y())
             return
         km = ctx.const(111.0)

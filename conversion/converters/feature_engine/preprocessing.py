@@ -37,6 +37,7 @@ from ...core.frame import (
     DT,
     MISSING,
     NAT,
+    NS_MIN,
     NUM,
     STR,
     Column,
@@ -57,7 +58,6 @@ FLOOR = "floor:"
 #: the datetime64 units a ``dt`` column is cast to (the graph holds nanoseconds)
 DATETIME_UNITS = ("ns", "us", "ms", "s")
 #: the least int64 nanosecond value that is not NaT
-NS_MIN = NAT + 1
 
 
 def _unit_ns(unit: str) -> int:
