@@ -180,16 +180,15 @@ def _import_pipeline(project: Project) -> ModuleType:
         for key in [k for k in sys.modules if k == package_name or k.startswith(package_name + ".")]:
             del sys.modules[key]
         init = project.folder / "__init__.py"
-        spec = importlib.util.spec_from_file_location(
-            package_name,
-            init if init.is_file() else None,
-            submodule_search_locations=[str(project.folder)],
-        )
-        if spec is None:  # pragma: no cover - a folder always gives a spec
-            raise ProjectError(f"{project.folder}: cannot be imported")
-        if not init.is_file():
+        if init.is_file():
+            spec = importlib.util.spec_from_file_location(
+                package_name, init, submodule_search_locations=[str(project.folder)]
+            )
+        else:
             spec = importlib.machinery.ModuleSpec(package_name, None, is_package=True)
             spec.submodule_search_locations = [str(project.folder)]
+        if spec is None:  # pragma: no cover - a file always gives a spec
+            raise ProjectError(f"{project.folder}: cannot be imported")
         package = importlib.util.module_from_spec(spec)
         sys.modules[package_name] = package
         if spec.loader is not None:
