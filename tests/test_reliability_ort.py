@@ -35,9 +35,9 @@ def _raw_conversion(model: Path, where: Path, padding: int) -> bytes:
     where.mkdir(parents=True)
     shutil.copyfile(model, where / "model.onnx")
     env = {"PATH": os.environ.get("PATH", os.defpath), "PADDING": "x" * padding}
+    command = ["onnxruntime.tools.convert_onnx_models_to_ort", "model.onnx", "--output_dir", "out"]
     subprocess.run(
-        [sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", "model.onnx"]
-        + ["--output_dir", "out", "--optimization_style", "Fixed"],
+        [sys.executable, "-m", *command, "--optimization_style", "Fixed"],
         cwd=where,
         env=env,
         check=True,
@@ -55,7 +55,9 @@ def _outputs(session_source: bytes, folder: Path) -> list[np.ndarray]:
         if spec.type == "tensor(double)":
             feeds[spec.name] = np.linspace(-5, 5000, 7 * width).reshape(7, width)
         elif spec.type == "tensor(string)":
-            feeds[spec.name] = np.array([["Gd", "TA", "Dream", "MALE", "x", "", "Ex"]] * width, dtype=object).T
+            feeds[spec.name] = np.array(
+                [["Gd", "TA", "Dream", "MALE", "x", "", "Ex"]] * width, dtype=object
+            ).T
         else:
             feeds[spec.name] = np.arange(7 * width, dtype=np.int64).reshape(7, width)
     return list(session.run(None, feeds))
