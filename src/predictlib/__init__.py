@@ -10,7 +10,7 @@
 from ._errors import ArtifactError, InputError, ModelNotFoundError, PredictlibError, Problem
 from ._model import Model, available, default_session_options, load, predict
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ArtifactError",
