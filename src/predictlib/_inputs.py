@@ -29,7 +29,6 @@ import datetime as _dt
 import math
 import numbers
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,8 +45,6 @@ _PLAIN_TEXT = frozenset({str, _NONE_TYPE, float})  # float: NaN only
 _TEXT_ONLY = {str}
 #: ints inside it convert to float64 without overflow (the rest take the checked path)
 _INT_RANGE = 2**1023
-#: arrow types converted to float64 without a Python loop (nulls become NaN)
-_ARROW_NUMBER = re.compile(r"^(u?int(8|16|32|64)|half_float|float|double)$")
 ValueAt = Callable[[int, str], Any]
 #: text that cannot enter a string tensor; the original pipeline fails on it too
 #: (pandas cannot store it as a string)
@@ -72,8 +69,6 @@ _DAY_NS = 86_400 * 10**9
 _UNIT_NS = {"W": 7 * _DAY_NS, "D": _DAY_NS, "h": 3_600 * 10**9, "m": 60 * 10**9, "s": 10**9}
 _UNIT_NS.update({"ms": 10**6, "us": 10**3, "ns": 1})
 _UNIT_FINER = {"ps": 10**3, "fs": 10**6, "as": 10**9}
-#: arrow types converted to datetime64 without a Python loop (naive timestamps, dates)
-_ARROW_DATETIME = re.compile(r"^(timestamp\[(s|ms|us|ns)\]|date32\[day\]|date64\[ms\])$")
 DATETIME_RANGE = "expected a datetime between 1677-09-21 00:12:43.145224193 and 2262-04-11 23:47:16.854775807"
 
 
@@ -377,7 +372,7 @@ class InputAdapter:
             np.dtype(object if self.ids is None else np.int64),
         )
         moments = _assemble(
-            [self._datetime_column(data[c], c, problems) for c in self.datetime], n, np.dtype(np.int64)
+            [self.datetime_column(data[c], c, problems) for c in self.datetime], n, np.dtype(np.int64)
         )
 
         def value_at(row: int, column: str) -> Any:
@@ -399,21 +394,9 @@ class InputAdapter:
 
     def from_arrow(self, table: Any) -> Adapted:
         """A pyarrow Table or RecordBatch (pyarrow is not imported: the object is)."""
-        names = set(table.column_names)
-        data: dict[str, Any] = {}
-        for column in self.columns:
-            if column not in names:
-                continue  # from_columns names every missing column
-            values = table.column(column)
-            if _ARROW_NUMBER.match(str(values.type)):
-                data[column] = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
-            elif column in self.datetime and _ARROW_DATETIME.match(str(values.type)):
-                # naive timestamps and dates only: an aware timestamp's to_numpy() is its UTC
-                # time without the zone; those go through to_pylist (and are refused)
-                data[column] = np.asarray(values.to_numpy(zero_copy_only=False))
-            else:
-                data[column] = values.to_pylist()
-        return self.from_columns(data)
+        from ._arrow import adapt_arrow
+
+        return adapt_arrow(self, table)
 
     def _numeric_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
         fast = _as_float_array(values)
@@ -441,7 +424,7 @@ class InputAdapter:
         problems.extend(Problem(i, column, texts[i], NOT_UNICODE) for i in bad)
         return ids
 
-    def _datetime_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
+    def datetime_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
         fast = _as_datetime_array(values)
         if fast is not None:
             moments, bad = fast

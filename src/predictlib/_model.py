@@ -16,6 +16,7 @@ from ._artifact import Artifact, installed, read_artifact
 from ._errors import ArtifactError, InputError, PredictlibError, Problem
 from ._ids import CategoryIds
 from ._inputs import NOT_UNICODE, InputAdapter, ValueAt
+from ._polars import is_polars, polars_to_arrow
 
 
 def _freeze(value: Any) -> Any:
@@ -214,6 +215,8 @@ class Model:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
     def _run(self, data: Any, parallel: bool = True) -> tuple[list[np.ndarray] | None, bool]:
+        if is_polars(data):  # read through Arrow (numeric buffers shared)
+            data = polars_to_arrow(data)
         rows = _sliceable_rows(data)
         if rows > ADAPT_CHUNK:
             return self._run_by_chunks(data, rows), False
