@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sklearn.base import BaseEstimator, is_classifier
 
+from .converters.boosting import registered_boosting
 from .converters.feature_engine.wrappers import SUPPORTS as META_SUPPORTS
 from .converters.sklearn.estimators import registered_estimators
 from .core.frame import (
@@ -168,6 +169,7 @@ def render() -> str:
         for cls, conv in converters.items()
     )
     naming = tests_naming()
+    boosting = registered_boosting()
     estimator_rows = sorted(
         (
             f"`{cls.__name__}`",
@@ -184,6 +186,17 @@ def render() -> str:
             _code_list(sorted(set(covered.get(cls, [])) | naming.get(cls.__name__, set()))),
         )
         for cls in frame_aware_classes()
+        if cls not in boosting
+    )
+    boosting_rows = sorted(
+        (
+            f"`{cls.__name__}`",
+            entry.library,
+            "classifier" if entry.classifier else "regressor",
+            entry.supports,
+            _code_list(sorted(set(covered.get(cls, [])) | naming.get(cls.__name__, set()))),
+        )
+        for cls, entry in boosting.items()
     )
     recorded = registered_not_convertible()
     refused_rows = sorted(
@@ -218,6 +231,14 @@ def render() -> str:
         "skl2onnx's own converters.",
         "",
         *_table(["class", "kind", "tests"], estimator_rows),
+        "",
+        f"## Boosting libraries ({len(boosting_rows)})",
+        "",
+        "`conversion/converters/lightgbm.py`, `xgboost.py`, `catboost.py` (see docs/estimators.md): each",
+        "library's trees read from its own model dump, in the library's precision (LightGBM and CatBoost",
+        "float64, XGBoost float32 bit for bit). Listed when the library is installed (a build-time dependency).",
+        "",
+        *_table(["class", "library", "kind", "supported parameters", "tests"], boosting_rows),
         "",
         f"## Meta-estimators and predictors ({len(meta_rows)})",
         "",

@@ -52,11 +52,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from onnx import ModelProto, TensorProto, numpy_helper
+from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx._parse import _parse_sklearn_classifier, _parse_sklearn_simple_model
 from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType, StringTensorType
@@ -79,7 +79,6 @@ from sklearn.tree import (
 )
 
 from ...core.frame import (
-    ExportError,
     StepContext,
     current_step,
     export_state,
@@ -88,198 +87,27 @@ from ...core.frame import (
 from ...core.parsing import (
     InputGuard,
 )
-
-ML = "ai.onnx.ml"
-#: the ai.onnx.ml opset of a graph with a TreeEnsemble node (float64 trees)
-TREE_ML_OPSET = 5
-#: ai.onnx.ml operators removed from opset 5 (a graph cannot mix them with TreeEnsemble)
-DEPRECATED_IN_ML_5 = ("TreeEnsembleClassifier", "TreeEnsembleRegressor")
-
-_LEQ, _MEMBER = 0, 6  # TreeEnsemble nodes_modes: BRANCH_LEQ, BRANCH_MEMBER
+from ...core.trees import (  # noqa: F401 - TREE_ML_OPSET, finalize_ml_opset: re-exported
+    TREE_ML_OPSET,
+    Ensemble,
+    Tree,
+    argmax_label,
+    binary_proba,
+    class_labels,
+    finalize_ml_opset,
+    label,
+    model_error,
+    running_total,
+    sigmoid,
+    sign_label,
+    softmax,
+)
 
 #: scikit-learn's DummyClassifier strategies whose predict_proba does not depend on X
 _CONSTANT_DUMMY_CLASSIFIER = ("prior", "most_frequent", "constant")
 
 
-def finalize_ml_opset(model: ModelProto) -> ModelProto:
-    """Raise the ai.onnx.ml opset import of ``model`` to 5 when it has a TreeEnsemble node.
-
-    skl2onnx writes the graphs with ai.onnx.ml opset 3 (it cannot target more); the
-    TreeEnsemble nodes of this module exist from opset 5, where TreeEnsembleClassifier
-    and TreeEnsembleRegressor no longer do: if one is left (a tree model converted by
-    skl2onnx's own converter, e.g. inside a meta-estimator), :class:`ExportError`.
-    Modifies ``model`` in place and returns it.
-    """
-    ml_nodes = [n for n in _all_nodes(model) if n.domain == ML]
-    if not any(n.op_type == "TreeEnsemble" for n in ml_nodes):
-        return model
-    old = sorted({n.op_type for n in ml_nodes if n.op_type in DEPRECATED_IN_ML_5})
-    if old:
-        raise ExportError(
-            f"the graph mixes float64 TreeEnsemble nodes (ai.onnx.ml opset {TREE_ML_OPSET}) with "
-            f"{', '.join(old)} (removed from that opset): some trees were converted by skl2onnx's "
-            "own float32 tree code (a model whose trees predictlib does not convert)"
-        )
-    for opset in model.opset_import:
-        if opset.domain == ML:
-            opset.version = max(opset.version, TREE_ML_OPSET)
-            break
-    else:
-        entry = model.opset_import.add()
-        entry.domain, entry.version = ML, TREE_ML_OPSET
-    return model
-
-
-def _all_nodes(model: ModelProto) -> list[Any]:
-    nodes: list[Any] = []
-    graphs = [model.graph]
-    while graphs:
-        graph = graphs.pop()
-        for node in graph.node:
-            nodes.append(node)
-            for attr in node.attribute:
-                if attr.type == attr.GRAPH:
-                    graphs.append(attr.g)
-                graphs.extend(attr.graphs)
-    for function in model.functions:
-        nodes.extend(function.node)
-    return nodes
-
-
 # ------------------------------------------------------------------ tree ensembles
-
-
-@dataclass
-class Tree:
-    """One binary tree, in the arrays' layout of scikit-learn (node 0 is the root).
-
-    ``left[i] < 0`` marks a leaf. A numeric node sends ``x[feature] <= threshold`` left and
-    NaN left when ``missing_left``. A categorical node (``members`` has its index) sends
-    ``x[feature]`` in ``members[i][0]`` to the left child when ``members[i][1]``, to the
-    right one otherwise, and every other value (NaN included) the other way.
-    """
-
-    left: np.ndarray
-    right: np.ndarray
-    feature: np.ndarray
-    threshold: np.ndarray
-    missing_left: np.ndarray
-    members: dict[int, tuple[list[float], bool]] = field(default_factory=dict)
-
-
-@dataclass
-class Ensemble:
-    """Trees collected in the ai.onnx.ml opset-5 TreeEnsemble encoding."""
-
-    n_targets: int = 0
-    featureids: list[int] = field(default_factory=list)
-    modes: list[int] = field(default_factory=list)
-    splits: list[float] = field(default_factory=list)
-    truenodeids: list[int] = field(default_factory=list)
-    trueleafs: list[int] = field(default_factory=list)
-    falsenodeids: list[int] = field(default_factory=list)
-    falseleafs: list[int] = field(default_factory=list)
-    missing_true: list[int] = field(default_factory=list)
-    membership: list[float] = field(default_factory=list)
-    roots: list[int] = field(default_factory=list)
-    leaf_targetids: list[int] = field(default_factory=list)
-    leaf_weights: list[float] = field(default_factory=list)
-
-    def _leaf(self, target: int, weight: float) -> tuple[bool, int]:
-        self.leaf_targetids.append(target)
-        self.leaf_weights.append(float(weight))
-        return True, len(self.leaf_weights) - 1
-
-    def _node(
-        self,
-        feature: int,
-        mode: int,
-        split: float,
-        true: tuple[bool, int],
-        false: tuple[bool, int],
-        missing_true: bool,
-    ) -> tuple[bool, int]:
-        self.featureids.append(int(feature))
-        self.modes.append(mode)
-        self.splits.append(float(split))
-        self.trueleafs.append(int(true[0]))
-        self.truenodeids.append(true[1])
-        self.falseleafs.append(int(false[0]))
-        self.falsenodeids.append(false[1])
-        self.missing_true.append(int(missing_true))
-        return False, len(self.featureids) - 1
-
-    def add_tree(self, tree: Tree, target: int, weights: np.ndarray) -> None:
-        """Add ``tree``, whose leaf ``i`` contributes ``weights[i]`` to ``target``."""
-        ref: dict[int, tuple[bool, int]] = {}
-        for i in _postorder(tree.left, tree.right):
-            if tree.left[i] < 0:
-                ref[i] = self._leaf(target, weights[i])
-                continue
-            left, right = ref[int(tree.left[i])], ref[int(tree.right[i])]
-            if i not in tree.members:
-                ref[i] = self._node(
-                    tree.feature[i], _LEQ, tree.threshold[i], left, right, bool(tree.missing_left[i])
-                )
-                continue
-            members, to_left = tree.members[i]
-            hit, miss = (left, right) if to_left else (right, left)
-            if not members:  # nothing is a member: the node always takes the other branch
-                ref[i] = miss
-                continue
-            self.membership.extend([*map(float, members), np.nan])
-            ref[i] = self._node(tree.feature[i], _MEMBER, 0.0, hit, miss, False)
-        root = ref[0]
-        if root[0]:  # a lone leaf: one node whose branches both lead to it
-            root = self._node(0, _LEQ, 0.0, root, root, False)
-        self.roots.append(root[1])
-        self.n_targets = max(self.n_targets, target + 1)
-
-    def add_constant(self, target: int, value: float) -> None:
-        """A tree that always contributes ``value`` (an init / baseline prediction)."""
-        leaf = self._leaf(target, value)
-        self.roots.append(self._node(0, _LEQ, 0.0, leaf, leaf, False)[1])
-        self.n_targets = max(self.n_targets, target + 1)
-
-    def emit(self, ctx: StepContext, x: str) -> str:
-        """The TreeEnsemble node: ``[N, n_targets]`` float64 sums of the leaves."""
-        attrs: dict[str, Any] = {
-            "n_targets": self.n_targets,
-            "aggregate_function": 1,  # SUM: each target gets one leaf per tree writing it
-            "post_transform": 0,
-            "tree_roots": self.roots,
-            "nodes_featureids": self.featureids,
-            "nodes_modes": numpy_helper.from_array(np.asarray(self.modes, np.uint8), "nodes_modes"),
-            "nodes_splits": numpy_helper.from_array(np.asarray(self.splits, np.float64), "nodes_splits"),
-            "nodes_truenodeids": self.truenodeids,
-            "nodes_trueleafs": self.trueleafs,
-            "nodes_falsenodeids": self.falsenodeids,
-            "nodes_falseleafs": self.falseleafs,
-            "nodes_missing_value_tracks_true": self.missing_true,
-            "leaf_targetids": self.leaf_targetids,
-            "leaf_weights": numpy_helper.from_array(
-                np.asarray(self.leaf_weights, np.float64), "leaf_weights"
-            ),
-        }
-        if self.membership:
-            attrs["membership_values"] = numpy_helper.from_array(
-                np.asarray(self.membership, np.float64), "membership_values"
-            )
-        # skl2onnx cannot target ai.onnx.ml 5: added as version 3, see finalize_ml_opset
-        return ctx.node("TreeEnsemble", [x], domain=ML, **attrs)
-
-
-def _postorder(left: np.ndarray, right: np.ndarray) -> list[int]:
-    """Node indices, children before parents (iterative: trees can be deep)."""
-    order: list[int] = []
-    stack = [0]
-    while stack:
-        i = stack.pop()
-        order.append(i)
-        if left[i] >= 0:
-            stack.append(int(left[i]))
-            stack.append(int(right[i]))
-    return order[::-1]
 
 
 def sklearn_tree(estimator: Any) -> Tree:
@@ -294,12 +122,6 @@ def sklearn_tree(estimator: Any) -> Tree:
 
 
 # ------------------------------------------------------------------ graph pieces
-
-
-def _model_error(model: Any, parameter: str, reason: str) -> ExportError:
-    step = current_step()
-    where = f"step '{step}' " if step != "<model>" else ""
-    return ExportError(f"{where}{type(model).__name__}: {parameter}: {reason}")
 
 
 def _input(ctx: StepContext, operator: Any) -> str:
@@ -337,72 +159,9 @@ def _column_names(ctx: StepContext, operator: Any) -> list[str]:
     return [f"{ctx.step}[{j}]" for j in range(int(ctx.model.n_features_in_))]
 
 
-def _running_total(ctx: StepContext, per_tree: str, n_trees: int, width: int) -> str:
-    """``[N, n_trees * width]`` (or ``[N, n_trees, width]``) -> ``[N, width]``: the sum over
-    trees, added one tree after the other (``CumSum``, then its last slice)."""
-    cube = ctx.node("Reshape", [per_tree, ctx.const([-1, n_trees, width], np.int64)])
-    totals = ctx.node("CumSum", [cube, ctx.const(1, np.int64)])
-    return ctx.node("Gather", [totals, ctx.const(n_trees - 1, np.int64)], axis=1)
-
-
-def _sigmoid(ctx: StepContext, z: str) -> str:
-    """``1 / (1 + exp(-z))`` in float64 (scipy.special.expit)."""
-    e = ctx.node("Exp", [ctx.node("Neg", [z])])
-    return ctx.node("Reciprocal", [ctx.node("Add", [ctx.const(1.0), e])])
-
-
-def _softmax(ctx: StepContext, z: str) -> str:
-    """scikit-learn's ``softmax``: exp(z - max) / sum, row-wise, in float64."""
-    axes = ctx.const([1], np.int64)
-    shifted = ctx.node("Sub", [z, ctx.node("ReduceMax", [z, axes], keepdims=1)])
-    e = ctx.node("Exp", [shifted])
-    return ctx.node("Div", [e, ctx.node("ReduceSum", [e, axes], keepdims=1)])
-
-
-def _binary_proba(ctx: StepContext, p1: str, out: str) -> None:
-    """``[1 - p1, p1]`` (scikit-learn's binomial ``predict_proba``)."""
-    p0 = ctx.node("Sub", [ctx.const(1.0), p1])
-    ctx.node("Concat", [p0, p1], out, axis=1)
-
-
-def _class_labels(model: Any) -> tuple[np.ndarray, Any]:
-    """``classes_`` as the graph's label constant (int64 or strings), as skl2onnx types them."""
-    if isinstance(model.classes_, list):
-        raise _model_error(model, "classes_", "multi-output classification is not exported")
-    classes = np.asarray(model.classes_)
-    if classes.ndim != 1:
-        raise _model_error(model, "classes_", "multi-output classification is not exported")
-    if classes.dtype.kind in "iub":
-        return classes.astype(np.int64), np.int64
-    if classes.dtype.kind == "f":
-        if not np.all(np.isfinite(classes)) or np.any(classes != np.round(classes)):
-            raise _model_error(model, "classes_", f"float class labels {classes.tolist()} are not integers")
-        return classes.astype(np.int64), np.int64
-    return np.array([str(c) for c in classes], dtype=object), object
-
-
-def _label(ctx: StepContext, index: str, out: str) -> None:
-    """``classes_[index]`` (``index``: int64 ``[N]``)."""
-    classes, dtype = _class_labels(ctx.model)
-    ctx.node("Gather", [ctx.const(classes, dtype), index], out, axis=0)
-
-
-def _argmax_label(ctx: StepContext, scores: str, out: str) -> None:
-    """Label of the first maximum of each row (numpy's argmax)."""
-    _label(ctx, ctx.node("ArgMax", [scores], axis=1, keepdims=0, select_last_index=0), out)
-
-
-def _sign_label(ctx: StepContext, raw: str, out: str, *, strict: bool) -> None:
-    """Binary label from a ``[N, 1]`` raw score: class 1 when ``raw > 0`` (``>= 0`` if not strict)."""
-    op = "Greater" if strict else "GreaterOrEqual"
-    positive = ctx.node(op, [raw, ctx.const(0.0)])
-    index = ctx.node("Cast", [positive], to=TensorProto.INT64)
-    _label(ctx, ctx.node("Reshape", [index, ctx.const([-1], np.int64)]), out)
-
-
 def _check_single_output(model: Any) -> None:
     if getattr(model, "n_outputs_", 1) != 1:
-        raise _model_error(model, "n_outputs_", "multi-output models are not exported")
+        raise model_error(model, "n_outputs_", "multi-output models are not exported")
 
 
 # ------------------------------------------------------------------ converters
@@ -429,7 +188,7 @@ def _convert_forest_regressor(scope: Any, operator: Any, container: Any) -> None
     for t, est in enumerate(model.estimators_):
         ens.add_tree(sklearn_tree(est), t, est.tree_.value[:, 0, 0])
     n = len(model.estimators_)
-    total = _running_total(ctx, ens.emit(ctx, x), n, 1)
+    total = running_total(ctx, ens.emit(ctx, x), n, 1)
     ctx.node("Div", [total, ctx.const(float(n))], ctx.y(0))
 
 
@@ -461,7 +220,7 @@ def _convert_tree_classifier(scope: Any, operator: Any, container: Any) -> None:
     row = ctx.node("Cast", [ens.emit(ctx, x)], to=TensorProto.INT64)
     row = ctx.node("Reshape", [row, ctx.const([-1], np.int64)])
     proba = ctx.node("Gather", [ctx.const(table), row], ctx.y(1), axis=0)
-    _argmax_label(ctx, proba, ctx.y(0))
+    argmax_label(ctx, proba, ctx.y(0))
 
 
 def _convert_forest_classifier(scope: Any, operator: Any, container: Any) -> None:
@@ -476,9 +235,9 @@ def _convert_forest_classifier(scope: Any, operator: Any, container: Any) -> Non
     table = _leaf_rows(ens, model.estimators_, n_classes)
     rows = ctx.node("Cast", [ens.emit(ctx, x)], to=TensorProto.INT64)
     per_tree = ctx.node("Gather", [ctx.const(table), rows], axis=0)  # [N, n, n_classes]
-    total = _running_total(ctx, per_tree, n, n_classes)
+    total = running_total(ctx, per_tree, n, n_classes)
     proba = ctx.node("Div", [total, ctx.const(float(n))], ctx.y(1))
-    _argmax_label(ctx, proba, ctx.y(0))
+    argmax_label(ctx, proba, ctx.y(0))
 
 
 def _gb_raw(ctx: StepContext, operator: Any) -> tuple[str, int]:
@@ -487,11 +246,11 @@ def _gb_raw(ctx: StepContext, operator: Any) -> tuple[str, int]:
     init = model.init_
     if isinstance(init, str):
         if init != "zero":
-            raise _model_error(model, "init", f"init_ {init!r} is not exported")
+            raise model_error(model, "init", f"init_ {init!r} is not exported")
     elif not isinstance(init, DummyRegressor) and not (
         isinstance(init, DummyClassifier) and init.strategy in _CONSTANT_DUMMY_CLASSIFIER
     ):
-        raise _model_error(
+        raise model_error(
             model,
             "init",
             f"an init estimator ({type(init).__name__}) whose prediction depends on the input "
@@ -514,7 +273,7 @@ def _gb_raw(ctx: StepContext, operator: Any) -> tuple[str, int]:
             # predict_stages: out[i, k] += scale * value[node]
             ens.add_tree(sklearn_tree(est), (i + 1) * k + j, rate * est.tree_.value[:, 0, 0])
     x = _as_float32(ctx, operator, _input(ctx, operator))
-    return _running_total(ctx, ens.emit(ctx, x), stages + 1, k), k
+    return running_total(ctx, ens.emit(ctx, x), stages + 1, k), k
 
 
 def _convert_gb_regressor(scope: Any, operator: Any, container: Any) -> None:
@@ -528,16 +287,16 @@ def _convert_gb_classifier(scope: Any, operator: Any, container: Any) -> None:
     model = ctx.model
     link = type(model._loss.link).__name__
     if link not in ("LogitLink", "HalfLogitLink", "MultinomialLogit"):
-        raise _model_error(model, "loss", f"loss {model.loss!r} (link {link}) is not exported")
+        raise model_error(model, "loss", f"loss {model.loss!r} (link {link}) is not exported")
     raw, k = _gb_raw(ctx, operator)
     if k == 1:
         # predict: raw >= 0 -> classes_[1]; predict_proba: expit(raw) (exponential: expit(2 raw))
-        _sign_label(ctx, raw, ctx.y(0), strict=False)
+        sign_label(ctx, raw, ctx.y(0), strict=False)
         z = raw if link == "LogitLink" else ctx.node("Mul", [raw, ctx.const(2.0)])
-        _binary_proba(ctx, _sigmoid(ctx, z), ctx.y(1))
+        binary_proba(ctx, sigmoid(ctx, z), ctx.y(1))
     else:
-        _argmax_label(ctx, raw, ctx.y(0))
-        ctx.node("Identity", [_softmax(ctx, raw)], ctx.y(1))
+        argmax_label(ctx, raw, ctx.y(0))
+        ctx.node("Identity", [softmax(ctx, raw)], ctx.y(1))
 
 
 # ------------------------------------------------------------------ HistGradientBoosting
@@ -565,13 +324,13 @@ def _hgb_layout(model: Any) -> _HGBLayout:
     numeric = [int(j) for j in np.flatnonzero(~is_cat)]
     encoder_slice = pre.output_indices_["encoder"]
     if (encoder_slice.start, encoder_slice.stop) != (0, len(categorical)):
-        raise _model_error(model, "_preprocessor", "unexpected layout of the categorical encoder")
+        raise model_error(model, "_preprocessor", "unexpected layout of the categorical encoder")
     encoder = pre.named_transformers_["encoder"]
     categories = []
     for j, cats in zip(categorical, encoder.categories_, strict=True):
         cats = np.asarray(cats)
         if cats.dtype.kind not in "fiub":
-            raise _model_error(
+            raise model_error(
                 model,
                 "categorical_features",
                 f"categorical column {j} has non-numeric categories {cats.tolist()[:5]}...; the "
@@ -653,7 +412,7 @@ def _hgb_raw(ctx: StepContext, operator: Any) -> tuple[str, int]:
         for j, predictor in enumerate(predictors):
             ens.add_tree(_hgb_tree(predictor, layout), (i + 1) * k + j, predictor.nodes["value"])
     x = _hgb_input(ctx, operator, layout)
-    return _running_total(ctx, ens.emit(ctx, x), len(model._predictors) + 1, k), k
+    return running_total(ctx, ens.emit(ctx, x), len(model._predictors) + 1, k), k
 
 
 def _convert_hgb_regressor(scope: Any, operator: Any, container: Any) -> None:
@@ -661,7 +420,7 @@ def _convert_hgb_regressor(scope: Any, operator: Any, container: Any) -> None:
     model = ctx.model
     link = type(model._loss.link).__name__
     if link not in ("IdentityLink", "LogLink"):
-        raise _model_error(model, "loss", f"loss {model.loss!r} (link {link}) is not exported")
+        raise model_error(model, "loss", f"loss {model.loss!r} (link {link}) is not exported")
     raw, _ = _hgb_raw(ctx, operator)
     ctx.node("Exp" if link == "LogLink" else "Identity", [raw], ctx.y(0))
 
@@ -671,15 +430,15 @@ def _convert_hgb_classifier(scope: Any, operator: Any, container: Any) -> None:
     model = ctx.model
     link = type(model._loss.link).__name__
     if link not in ("LogitLink", "MultinomialLogit"):
-        raise _model_error(model, "loss", f"loss {model.loss!r} (link {link}) is not exported")
+        raise model_error(model, "loss", f"loss {model.loss!r} (link {link}) is not exported")
     raw, k = _hgb_raw(ctx, operator)
     if k == 1:
         # predict: raw > 0 -> classes_[1] (strictly, unlike GradientBoostingClassifier)
-        _sign_label(ctx, raw, ctx.y(0), strict=True)
-        _binary_proba(ctx, _sigmoid(ctx, raw), ctx.y(1))
+        sign_label(ctx, raw, ctx.y(0), strict=True)
+        binary_proba(ctx, sigmoid(ctx, raw), ctx.y(1))
     else:
-        _argmax_label(ctx, raw, ctx.y(0))
-        ctx.node("Identity", [_softmax(ctx, raw)], ctx.y(1))
+        argmax_label(ctx, raw, ctx.y(0))
+        ctx.node("Identity", [softmax(ctx, raw)], ctx.y(1))
 
 
 # ------------------------------------------------------------------ registration
@@ -693,9 +452,9 @@ def _regressor_shapes(operator: Any) -> None:
 def _classifier_shapes(operator: Any) -> None:
     n = operator.inputs[0].get_first_dimension()
     model = operator.raw_operator
-    _, dtype = _class_labels(model)
-    label = Int64TensorType([n]) if dtype is np.int64 else StringTensorType([n])
-    operator.outputs[0].set_type(label)
+    _, dtype = class_labels(model)
+    label_type = Int64TensorType([n]) if dtype is np.int64 else StringTensorType([n])
+    operator.outputs[0].set_type(label_type)
     operator.outputs[1].set_type(DoubleTensorType([n, len(model.classes_)]))
 
 

@@ -1,0 +1,159 @@
+"""What the boosting-library tests share (test_converters_lightgbm / _xgboost / _catboost).
+
+* :func:`check_model`: export a fitted model (or pipeline) with ``export_pipeline``, run
+  the graph in a real onnxruntime session on one intra-op thread (predictlib's runtime
+  default) and compare it with the library's ``predict`` / ``predict_proba``: labels
+  identical, numbers within :mod:`predictlib.build.tolerances` (or bit for bit when
+  ``exact``); returns the measured errors;
+* :func:`verify_packaged`: :func:`predictlib.build.package` the model as the build does
+  -- held-out rows and 10,000 generated records through the runtime against the original,
+  refusals confirmed -- and return its equivalence report;
+* hypothesis strategies for the numbers boosting models see: NaN, +-inf, signed zeros,
+  tiny values (around LightGBM's 1e-35 zero threshold), huge values, values next to the
+  splits.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from converter_harness import graph_inputs
+from hypothesis import strategies as st
+from sklearn.base import is_classifier
+
+from predictlib.build import Exported, export_pipeline, infer_columns, package, tolerances
+
+#: numbers that probe the split rules: missing, infinities, signed zeros, tiny values
+#: on both sides of 1e-35, float32 overflow, large integers
+SPECIAL = (
+    math.nan,
+    math.inf,
+    -math.inf,
+    0.0,
+    -0.0,
+    1e-36,
+    -1e-36,
+    1e-35,
+    1.0000000180025095e-35,
+    -1e-34,
+    5e-324,
+    1e300,
+    -1e300,
+    3.5e38,
+    -3.5e38,
+    2.0**31,
+    1e15,
+)
+
+
+def values(low: float = -3.0, high: float = 3.0) -> st.SearchStrategy[float]:
+    return st.one_of(
+        st.sampled_from(SPECIAL),
+        st.floats(low, high, allow_nan=False),
+        st.floats(allow_nan=True, allow_infinity=True),
+    )
+
+
+def session(exported: Exported, threads: int = 1) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(
+        exported.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def run(exported: Exported, frame: pd.DataFrame, threads: int = 1) -> dict[str, np.ndarray]:
+    sess = session(exported, threads)
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, graph_inputs(exported, frame)), strict=True))
+
+
+def errors(got: np.ndarray, expected: np.ndarray, exact: bool = False) -> tuple[float, float]:
+    """Max absolute and relative error; fails on any value out of tolerance (or not
+    bit-equal when ``exact``)."""
+    got = np.asarray(got, np.float64)
+    expected = np.asarray(expected, np.float64)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(same, 0.0, np.abs(got - expected))
+        bad = ~same if exact else ~same & ~(diff <= tolerances.ATOL + tolerances.RTOL * np.abs(expected))
+        rel = np.where(same | (expected == 0), 0.0, diff / np.abs(expected))
+    assert not bad.any(), (
+        f"{bad.sum()} values differ, e.g. rows {np.argwhere(bad)[:5].tolist()}: graph {got[bad][:5]}, "
+        f"library {expected[bad][:5]}"
+    )
+    return float(diff.max(initial=0.0)), float(rel.max(initial=0.0))
+
+
+def quietly(call: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return call()
+
+
+def check_model(
+    model: Any,
+    fit_frame: pd.DataFrame,
+    test_frame: pd.DataFrame,
+    *,
+    original_frame: pd.DataFrame | None = None,
+    exact: bool = False,
+    exported: Exported | None = None,
+) -> tuple[float, float]:
+    """The graph of fitted ``model`` (inputs: ``fit_frame``'s columns) against the model on
+    ``test_frame`` (``original_frame``: what the model itself is given instead, e.g. with
+    pandas category columns where the graph takes text). Returns (max abs, max rel) error."""
+    exported = exported or export_pipeline(model, infer_columns(fit_frame))
+    outputs = run(exported, test_frame)
+    assert "refusals" not in outputs or not outputs["refusals"].any(), "the graph refuses rows"
+    reference = test_frame if original_frame is None else original_frame
+    if is_classifier(model):
+        expected = np.asarray(quietly(lambda: model.predict(reference)))
+        label = outputs["label"]
+        if expected.dtype.kind in "OUS":
+            expected = expected.astype(str)
+        disagree = np.flatnonzero(label != expected)
+        assert disagree.size == 0, (
+            f"labels differ on rows {disagree[:10]}: {label[disagree[:10]]} vs {expected[disagree[:10]]}"
+        )
+        return errors(outputs["probabilities"], quietly(lambda: model.predict_proba(reference)), exact)
+    return errors(outputs["prediction"][:, 0], quietly(lambda: model.predict(reference)), exact)
+
+
+def verify_packaged(
+    model: Any, X_train: pd.DataFrame, X_test: pd.DataFrame, folder: Path, name: str
+) -> dict[str, Any]:
+    """Package ``model`` as the build does (held-out + 10,000 generated records through the
+    runtime, refusals confirmed against the original); its equivalence report."""
+    packaged = quietly(
+        lambda: package(
+            model, X_train, name=name, version="1.0.0", X_test=X_test, out=folder, generated_records=10_000
+        )
+    )
+    report: dict[str, Any] = packaged.equivalence
+    assert report["generated"]["rows"] == 10_000
+    for label in ("held_out", "generated"):
+        assert report[label]["failures"] == 0 and report[label]["label_disagreements"] == 0
+    return report
+
+
+def near(thresholds: Sequence[float]) -> list[float]:
+    """Each threshold and its float64 and float32 neighbours."""
+    out: list[float] = []
+    for t in thresholds:
+        if not math.isfinite(t):
+            continue
+        t32 = float(np.float32(t))
+        out += [t, float(np.nextafter(t, math.inf)), float(np.nextafter(t, -math.inf)), t32]
+        out += [float(np.nextafter(np.float32(t), np.float32(math.inf)))]
+        out += [float(np.nextafter(np.float32(t), np.float32(-math.inf)))]
+    return out
