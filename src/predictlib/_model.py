@@ -71,6 +71,24 @@ def _pool(workers: int) -> Any:
     return pool
 
 
+@dataclasses.dataclass(frozen=True)
+class RowPredictions:
+    """What :meth:`Model.predict_rows` returns: one entry per row of the batch; a refused
+    row is marked and explained, never dropped."""
+
+    #: regression: the float64 predictions (NaN where refused); classification: the
+    #: labels (an object array, None where refused)
+    predictions: np.ndarray
+    #: classification: float64 ``[N, n_classes]`` in the order of ``Model.classes`` (rows
+    #: of NaN where refused); regression: None
+    probabilities: np.ndarray | None
+    #: bool ``[N]``: True where the row was refused
+    refused: np.ndarray
+    #: every problem found, in row order; each names its row (0-based in the batch), the
+    #: column, the value and what was expected, as :class:`InputError` does
+    problems: list[Problem]
+
+
 class Model:
     """A model ready to predict. Create it with :func:`predictlib.load`.
 
@@ -210,6 +228,74 @@ class Model:
             return np.empty((0, len(self.classes)), dtype=np.float64)
         probabilities: np.ndarray = results[1]
         return probabilities[0] if single else probabilities
+
+    def predict_rows(self, data: Any) -> RowPredictions:
+        """Predict every row of a batch that can be predicted and report the others one by
+        one, where :meth:`predict` refuses the whole batch: for scoring jobs
+        (:mod:`predictlib.spark`) that must neither fail nor lose a row. ``data`` is any
+        input :meth:`predict` takes (one record is a batch of one row). Problems of the
+        input as a whole (a missing column, an input that is not a batch) raise
+        :class:`InputError` as :meth:`predict` does."""
+        if is_polars(data):
+            data = polars_to_arrow(data)
+        rows = _sliceable_rows(data)
+        if rows <= ADAPT_CHUNK:
+            return self._predict_rows(data)
+        parts = []
+        for a in range(0, rows, ADAPT_CHUNK):
+            part = data.iloc[a : a + ADAPT_CHUNK] if _is_dataframe(data) else data.slice(a, ADAPT_CHUNK)
+            found = self._predict_rows(part)
+            moved = [dataclasses.replace(p, row=(p.row or 0) + a) for p in found.problems]
+            parts.append(dataclasses.replace(found, problems=moved))
+        probabilities = [p.probabilities for p in parts if p.probabilities is not None]
+        return RowPredictions(
+            np.concatenate([p.predictions for p in parts]),
+            np.concatenate(probabilities) if probabilities else None,
+            np.concatenate([p.refused for p in parts]),
+            [problem for p in parts for problem in p.problems],
+        )
+
+    def _predict_rows(self, data: Any) -> RowPredictions:
+        num, cat, value_at, problems, dt, _single = self._adapt(data)
+        n = num.shape[0]
+        problems = [p if p.row is not None else dataclasses.replace(p, row=0) for p in problems]
+        refused = np.zeros(n, dtype=bool)
+        refused[[p.row or 0 for p in problems]] = True
+        if self._regression:
+            predictions = np.full(n, np.nan)
+            probabilities = None
+        else:
+            predictions = np.full(n, None, dtype=object)
+            probabilities = np.full((n, len(self.classes)), np.nan)
+        good = np.flatnonzero(~refused)
+        while good.size:
+            run = (num, cat, dt) if good.size == n else (num[good], cat[good], dt[good])
+            try:
+                results, flags = self._session_run(*run)
+            except UnicodeEncodeError:  # a model taking texts: text that is not valid Unicode
+                odd = _unencodable(run[1])
+                problems += [
+                    Problem(int(good[i]), self._adapter.categorical[j], run[1][i, j], NOT_UNICODE)
+                    for i, j in odd
+                ]
+                refused[good[[i for i, _ in odd]]] = True
+                good = np.flatnonzero(~refused)
+                continue
+            if probabilities is None:
+                predictions[good] = results[0].reshape(-1)
+            else:
+                predictions[good] = results[0].tolist()
+                probabilities[good] = results[1]
+            if flags is not None:
+                problems += self._refusal_problems(flags, good, value_at, False)
+                hit = good[flags.any(axis=1)]
+                refused[hit] = True
+                predictions[hit] = np.nan if probabilities is None else None
+                if probabilities is not None:
+                    probabilities[hit] = np.nan
+            break
+        problems.sort(key=lambda p: p.row or 0)
+        return RowPredictions(predictions, probabilities, refused, problems)
 
     def _string_labels(self) -> bool:
         return bool(self.classes) and isinstance(self.classes[0], str)
