@@ -47,7 +47,7 @@ def test_the_table_lists_every_converter_and_record() -> None:
         assert f"| `{cls.__name__}` | `{type(converter).__module__}` |" in text
     for cls in coverage.registered_estimators():
         assert f"| `{cls.__name__}` |" in text
-    for cls in coverage._FRAME_AWARE:
+    for cls in coverage.frame_aware_classes():
         assert f"| `{cls.__name__}` |" in text
     for cls in coverage.registered_not_convertible():
         assert f"| `{cls.__name__}` |" in text and coverage.NOT_CONVERTIBLE_TEST in text

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from converter_harness import quietly
+from feature_engine.encoding import StringSimilarityEncoder
 from feature_engine.imputation import DropMissingData, MeanMedianImputer, RandomSampleImputer
+from feature_engine.outliers import OutlierTrimmer
 from feature_engine.pipeline import Pipeline as FeaturePipeline
 from feature_engine.text import TextFeatures
 from feature_engine.timeseries.forecasting import ExpandingWindowFeatures, LagFeatures, WindowFeatures
@@ -39,6 +41,8 @@ EXAMPLES: dict[type, Callable[[], tuple[Any, pd.DataFrame]]] = {
     WindowFeatures: lambda: (WindowFeatures(variables=["n1"], window=2), FRAME.drop(columns="n0")),
     ExpandingWindowFeatures: lambda: (ExpandingWindowFeatures(variables=["n1"]), FRAME.drop(columns="n0")),
     TextFeatures: lambda: (TextFeatures(variables=["c0"]), FRAME),
+    OutlierTrimmer: lambda: (OutlierTrimmer(variables=["n0"]), FRAME.dropna()),
+    StringSimilarityEncoder: lambda: (StringSimilarityEncoder(variables=["c0"]), FRAME.dropna()),
 }
 #: targets other than Y
 TARGETS: dict[type, pd.Series] = {}
