@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ class Problem:
         if self.column is not None:
             where.append(f"column '{self.column}'")
         head = ", ".join(where) or "input"
-        value = "" if self.value is NO_VALUE else f": value {_show(self.value)}"
+        value = "" if self.value is NO_VALUE else f": value {show_value(self.value)}"
         return f"{head}{value}: {self.expected}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -48,17 +49,40 @@ class _NoValue:
 NO_VALUE: Any = _NoValue()
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
+#: ints with more bits are shown by their size: their repr may be refused (Python limits
+#: int -> text conversions to 4,300 digits) and would not fit in a message anyway
+_SHOWN_INT_BITS = 256
+
+
+def show_value(value: Any) -> str:
+    """The value's repr, at most 80 characters; never raises (a value whose ``__repr__``
+    fails, an int too long to print)."""
+    if type(value) is int and value.bit_length() > _SHOWN_INT_BITS:
+        return _long_int(value)
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a caller's object: its repr may raise anything
+        if isinstance(value, int) and not isinstance(value, bool):  # an int subclass too long to print
+            return _long_int(value)
+        text = f"<{type(value).__name__} object whose repr fails>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _long_int(value: int) -> str:
+    digits = int(abs(value).bit_length() * 0.30102999566398120) + 1  # log10(2): within one digit
+    return f"<{'negative ' if value < 0 else ''}int of about {digits:,} digits>"
+
+
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
+    if value is None or isinstance(value, bool):
+        return bool(value) if value is not None else None
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value) if value.bit_length() <= _SHOWN_INT_BITS else show_value(value)
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
-    return _show(value)
+        return float(value) if math.isfinite(value) else repr(float(value))
+    return show_value(value)
 
 
 class InputError(PredictlibError, ValueError):

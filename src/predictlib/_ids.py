@@ -11,14 +11,32 @@ the original pipeline cannot process them: they are reported, never mapped.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
 import numpy as np
 
-#: how many texts outside the vocabulary :meth:`CategoryIds.row` remembers
+#: how many texts outside the vocabulary :meth:`CategoryIds.row` remembers, at most ...
 UNSEEN_REMEMBERED = 4096
+#: ... and how much memory they may take, in bytes (``sys.getsizeof`` of the texts): a
+#: text that would pass the budget is not remembered (it is mapped all the same)
+UNSEEN_REMEMBERED_BYTES = 1 << 20
+#: serialises the stores of remembered texts (of every CategoryIds: they are rare)
+_REMEMBER_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets a free lock (a parent thread may have held it at the fork)."""
+    global _REMEMBER_LOCK
+    _REMEMBER_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _encodable(text: Any) -> bool:
@@ -33,7 +51,9 @@ def _encodable(text: Any) -> bool:
 
 class CategoryIds:
     """Built once per model; thread-safe (the only mutable state, the texts remembered
-    as unseen and the arrow vocabulary, only grows, one atomic store at a time)."""
+    as unseen and the arrow vocabulary, only grows: lookups read the dict while a lock
+    serialises the stores, which keep to :data:`UNSEEN_REMEMBERED` texts and
+    :data:`UNSEEN_REMEMBERED_BYTES` bytes)."""
 
     def __init__(self, vocabulary: Sequence[str], missing: str) -> None:
         vocabulary = list(vocabulary)
@@ -55,6 +75,7 @@ class CategoryIds:
         #: this many more entries: a category the steps group away (a rare one) costs
         #: no more than a known one the next time
         self._remember = len(self._record_index) + UNSEEN_REMEMBERED
+        self._remembered_bytes = 0
         self._arrow_vocabulary: Any = None
 
     def row(self, values: Sequence[Any]) -> np.ndarray | None:
@@ -63,11 +84,11 @@ class CategoryIds:
         not valid Unicode): the caller's checked path names the problem."""
         try:
             return np.fromiter(map(self._record_get, values), np.int64, len(values)).reshape(1, -1)
-        except TypeError:  # a value outside the vocabulary (or one that cannot be a key)
+        except Exception:  # noqa: BLE001 - a value outside the vocabulary, or one whose hash or == raises
             pass
         try:
             ids: list[int | None] = list(map(self._record_get, values))
-        except TypeError:  # unhashable: not a text
+        except Exception:  # noqa: BLE001 - unhashable, or a caller's object raising: not a text
             return None
         j = -1
         for _ in range(ids.count(None)):
@@ -78,12 +99,23 @@ class CategoryIds:
                     return None
                 ids[j] = self.unseen
                 if len(self._record_index) < self._remember:
-                    self._record_index[value] = self.unseen  # one dict store: thread-safe
+                    self._remember_unseen(value)
             elif type(value) is float and value != value:
                 ids[j] = self.missing
             else:
                 return None
         return np.array((ids,), dtype=np.int64)
+
+    def _remember_unseen(self, text: str) -> None:
+        size = sys.getsizeof(text)
+        with _REMEMBER_LOCK:
+            if (
+                len(self._record_index) < self._remember
+                and self._remembered_bytes + size <= UNSEEN_REMEMBERED_BYTES
+                and text not in self._record_index
+            ):
+                self._record_index[text] = self.unseen
+                self._remembered_bytes += size
 
     def column(self, texts: np.ndarray) -> tuple[np.ndarray, list[int]]:
         """The ids of texts (an object array of str of any shape, e.g. a column or a
