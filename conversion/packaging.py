@@ -28,6 +28,7 @@ from .stages.manifest import RUNTIME_REQUIREMENT, dumps, files_section, make_man
 from .stages.metrics import check_acceptance, held_out_metrics
 from .stages.mobile import ORT_FILE, ort_details, verify_ort, write_ort
 from .stages.package import write_model_wheel
+from .stages.profile import PROFILE_ROLE, write_profile
 from .stages.release import ReleaseError, check_release, parse_version
 from .stages.verify import EquivalenceError, Report, compare, generate_records, records_from_frame
 
@@ -164,7 +165,10 @@ def package(
     manifest["equivalence"] = verify(reference, folder, columns, generated_records, seed, held_label, say)
     # -- for other languages and mobile (docs/embedding.md): golden vectors, ORT-format model
     write_golden(reference, predictlib.load(folder), folder, columns, seed)
-    manifest["files"] = files_section(folder, {"golden.json": "golden", **write_ort(folder)})
+    profile = write_profile(folder, pipeline, X_train, columns, exported.task)  # drift reference
+    manifest["files"] = files_section(
+        folder, {"golden.json": "golden", profile: PROFILE_ROLE, **write_ort(folder)}
+    )
     manifest["files"][ORT_FILE].update(ort_details(), verification=verify_ort(folder, manifest, say))
     # --
     manifest["release"] = (

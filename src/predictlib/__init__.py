@@ -7,6 +7,7 @@
 >>> predictlib.predict(rows, model="house_prices")
 """
 
+from ._drift import ColumnDrift, DriftReport, Monitor, Thresholds
 from ._errors import ArtifactError, InputError, ModelNotFoundError, PredictlibError, Problem
 from ._model import Model, available, default_session_options, load, predict
 
@@ -14,11 +15,15 @@ __version__ = "0.2.0"
 
 __all__ = [
     "ArtifactError",
+    "ColumnDrift",
+    "DriftReport",
     "InputError",
     "Model",
     "ModelNotFoundError",
+    "Monitor",
     "PredictlibError",
     "Problem",
+    "Thresholds",
     "__version__",
     "available",
     "default_session_options",

@@ -12,7 +12,9 @@ from typing import Any, NoReturn
 import numpy as np
 import onnxruntime as ort
 
-from ._artifact import Artifact, installed, read_artifact
+from ._artifact import Artifact, installed, read_artifact, read_checked
+from ._drift import DriftReport, Monitor, Thresholds
+from ._drift import drift as drift_of
 from ._errors import ArtifactError, InputError, PredictlibError, Problem
 from ._ids import CategoryIds
 from ._inputs import NOT_UNICODE, InputAdapter, ValueAt
@@ -113,6 +115,7 @@ class Model:
         self.version: str = manifest["version"]
         self.task: str = manifest["task"]
         self.source = artifact.source
+        self._read = artifact.read
         try:
             inputs = manifest["inputs"]
             spec = inputs.get("category_ids") if artifact.ids_model is not None else None
@@ -297,6 +300,34 @@ class Model:
         problems.sort(key=lambda p: p.row or 0)
         return RowPredictions(predictions, probabilities, refused, problems)
 
+    # ------------------------------------------------------------ drift (_drift.py)
+    def read_file(self, name: str) -> bytes:
+        """A file of the model's artifact, checked against the sha256 its manifest records:
+        ``model.onnx``, ``model.ids.onnx`` or one of the manifest's ``files`` (``golden.json``,
+        ``profile.json``, ``model.ort``...). Raises :class:`ArtifactError` otherwise."""
+        return read_checked(self._manifest, self._read, name, self.source)
+
+    def drift(self, data: Any, thresholds: Thresholds | Mapping[str, float] | None = None) -> DriftReport:
+        """How ``data`` (any input :meth:`predict` takes) differs from the training data,
+        per input column and for the predictions, against the training profile the
+        artifact carries: a :class:`DriftReport` (``docs/monitoring.md``). Rows the model
+        refuses are counted, never raised."""
+        return drift_of(self, data, thresholds)
+
+    def monitor(self) -> Monitor:
+        """A :class:`Monitor`: call ``monitor.predict(data)`` instead of ``predict`` to
+        accumulate drift counts over many calls (mergeable across processes)."""
+        return Monitor(self)
+
+    def _run_texts(
+        self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """For _drift: the outputs and refusal flags of arrays adapted with texts in ``cat``
+        (valid Unicode); the ids graph gets their ids."""
+        if self._adapter.ids is not None and self._has_cat:
+            cat = self._adapter.ids.column(cat)[0]
+        return self._session_run(num, cat, dt)
+
     def _string_labels(self) -> bool:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
@@ -451,9 +482,12 @@ class Model:
             )
         return problems
 
-    def _adapt(self, data: Any) -> tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], np.ndarray, bool]:
-        """(num, cat, value_at, problems, dt, single): see :data:`predictlib._inputs.Adapted`."""
-        adapter = self._adapter
+    def _adapt(
+        self, data: Any, adapter: InputAdapter | None = None
+    ) -> tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], np.ndarray, bool]:
+        """(num, cat, value_at, problems, dt, single): see :data:`predictlib._inputs.Adapted`.
+        ``adapter``: another adapter of the same columns (predictlib._drift's gives texts)."""
+        adapter = self._adapter if adapter is None else adapter
         if isinstance(data, Mapping):
             fast = adapter.one(data)
             if fast is not None:
