@@ -38,6 +38,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from . import tolerances
+from .converters.sklearn.compose import COMPOSITION_OPS
 from .core.frame import MISSING, NAT, PLUMBING_OPS, Column, ExportError, registered_frame_converters
 from .passes.fuse import FUSION_OPS
 from .stages.export import Exported, export_pipeline, infer_columns
@@ -117,8 +118,18 @@ def _original(model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, Exc
         out = quietly(lambda: model.transform(frame))
     except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: datetime differences
         return None, exc
-    assert isinstance(out, pd.DataFrame), f"the original transform returned a {type(out).__name__}"
+    if not isinstance(out, pd.DataFrame):  # a scikit-learn transformer's array (dense or sparse)
+        out = _as_frame(model, out)
     return out, None
+
+
+def _as_frame(model: Any, out: Any) -> pd.DataFrame:
+    """A transformer's array output as a DataFrame named by ``get_feature_names_out``."""
+    if hasattr(out, "toarray"):
+        out = out.toarray()
+    assert isinstance(out, np.ndarray) and out.ndim == 2, f"the original transform returned a {type(out)}"
+    names = [str(n) for n in model.get_feature_names_out()]
+    return pd.DataFrame(out, columns=names)
 
 
 def _kind(series: pd.Series) -> str | None:
@@ -222,6 +233,11 @@ def _steps(model: Any) -> list[Any]:
         inner = getattr(model, attr, None)
         if inner is not None and hasattr(inner, "fit"):
             found.extend(_steps(inner))
+    # scikit-learn's compositions: ColumnTransformer (fitted transformers_), FeatureUnion
+    for entry in [*getattr(model, "transformers_", []), *getattr(model, "transformer_list", [])]:
+        inner = entry[1]
+        if hasattr(inner, "fit"):
+            found.extend(_steps(inner))
     return found
 
 
@@ -229,7 +245,7 @@ def check_declared_ops(model: Any, exported: Exported) -> None:
     """The graph keeps to the ONNX operators its converters declare (``onnx_ops``); a
     converter that declares none (``onnx_ops = None``) leaves the check out."""
     converters = registered_frame_converters()
-    declared = set(PLUMBING_OPS)
+    declared = set(PLUMBING_OPS) | COMPOSITION_OPS
     if exported.fusion is not None:
         declared |= FUSION_OPS
     for step in _steps(model):

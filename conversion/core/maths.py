@@ -24,10 +24,12 @@ from .frame import StepContext
 
 
 def log1p(ctx: StepContext, x: str) -> str:
-    """``log1p(x)`` (Goldberg): ``x`` where ``1 + x == 1``, else ``log(u) * (x / (u - 1))``."""
+    """``log1p(x)`` (Goldberg): ``x`` where ``1 + x == 1`` or ``x`` is +inf (where the
+    formula gives inf * NaN), else ``log(u) * (x / (u - 1))``."""
     one = ctx.const(1.0)
     u = ctx.node("Add", [x, one])
     general = ctx.node("Mul", [ctx.node("Log", [u]), ctx.node("Div", [x, ctx.node("Sub", [u, one])])])
+    general = ctx.node("Where", [ctx.node("Equal", [x, ctx.const(math.inf)]), x, general])
     return ctx.node("Where", [ctx.node("Equal", [u, one]), x, general])
 
 

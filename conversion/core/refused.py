@@ -34,9 +34,11 @@ _ALIAS = "PredictlibNotConvertible"
 
 
 def not_convertible(cls: type, reason: str) -> type:
-    """Record that ``cls`` cannot be exported, because of ``reason``."""
+    """Record that ``cls`` cannot be exported, because of ``reason``. A converter skl2onnx
+    has for it is replaced by the refusal (e.g. its float32 one); a predictlib converter
+    registered for it wins."""
     _REASONS[cls] = reason
-    if cls not in sklearn_operator_name_map:
+    if not (has_frame_converter(cls) or is_frame_aware(cls)):
         update_registered_converter(
             cls, f"{_ALIAS}{cls.__name__}", shape_calculator, no_converter, parser=_refuse_parser
         )

@@ -190,6 +190,67 @@ class PowerTransformerConverter(FrameConverter):
         ctx.node("Pow", [x, ctx.const(number(model, "exp", model.exp))], ctx.y())
 
 
+def box_cox(ctx: StepContext, x: str, lambdas: Sequence[float]) -> str:
+    """``scipy.special.boxcox(x[:, j], lambdas[j])`` (x > 0; NaN gives NaN): ``log(x)`` when
+    ``|lambda| < 1e-19``; ``expm1(lambda log x) / lambda`` when ``lambda log x < 709.78``;
+    else ``sign(lambda) exp(lambda log x - log |lambda|) - 1 / lambda`` (no overflow)."""
+    zero = [abs(lam) < 1e-19 for lam in lambdas]
+    lam = [1.0 if z else v for v, z in zip(lambdas, zero, strict=True)]  # no 1/0 in unused branches
+    log_x = ctx.node("Log", [x])
+    t = ctx.node("Mul", [log_x, ctx.row(lam, NUM)])
+    usual = ctx.node("Div", [expm1(ctx, t), ctx.row(lam, NUM)])
+    scaled = ctx.node("Exp", [ctx.node("Sub", [t, ctx.row([math.log(abs(v)) for v in lam], NUM)])])
+    large = ctx.node(
+        "Sub",
+        [
+            ctx.node("Mul", [scaled, ctx.row([math.copysign(1.0, v) for v in lam], NUM)]),
+            ctx.row([1.0 / v for v in lam], NUM),
+        ],
+    )
+    value = ctx.node("Where", [ctx.node("Less", [t, ctx.const(709.78)]), usual, large])
+    if any(zero):
+        value = ctx.node("Where", [ctx.const([zero], np.bool_), log_x, value])
+    return value
+
+
+BOX_COX_OPS = EXPM1_OPS | frozenset({"Less", "Log", "Mul", "Div", "Sub", "Exp", "Where"})
+
+
+def yeo_johnson(ctx: StepContext, x: str, lambdas: Sequence[float]) -> str:
+    """``scipy.stats.yeojohnson(x[:, j], lambdas[j])`` (scipy's ``_yeojohnson_transform``;
+    NaN gives NaN): for x >= 0, ``log1p(x)`` when ``|lambda| < eps`` else
+    ``expm1(lambda log1p(x)) / lambda``; for x < 0, ``-log1p(-x)`` when
+    ``|lambda - 2| <= eps`` else ``-expm1((2 - lambda) log1p(-x)) / (2 - lambda)``. Both
+    branches share ``log1p(|x|)``."""
+    eps = float(np.finfo(np.float64).eps)
+    positive = ctx.node("GreaterOrEqual", [x, ctx.const(0.0)])
+    log1p_abs = log1p(ctx, ctx.node("Abs", [x]))
+    pos_log = [abs(lam) < eps for lam in lambdas]  # the log1p branch for x >= 0
+    neg_log = [not abs(lam - 2) > eps for lam in lambdas]  # ... and for x < 0
+    pos_c = [1.0 if z else lam for lam, z in zip(lambdas, pos_log, strict=True)]
+    neg_c = [1.0 if z else 2 - lam for lam, z in zip(lambdas, neg_log, strict=True)]
+    c = ctx.node("Where", [positive, ctx.row(pos_c, NUM), ctx.row(neg_c, NUM)])
+    value = ctx.node("Div", [expm1(ctx, ctx.node("Mul", [c, log1p_abs])), c])
+    if any(pos_log) or any(neg_log):
+        # onnxruntime has no boolean Where: (x >= 0 and pos_log) or (x < 0 and neg_log)
+        use_log = ctx.node(
+            "Or",
+            [
+                ctx.node("And", [positive, ctx.const([pos_log], np.bool_)]),
+                ctx.node("And", [ctx.node("Not", [positive]), ctx.const([neg_log], np.bool_)]),
+            ],
+        )
+        value = ctx.node("Where", [use_log, log1p_abs, value])
+    return ctx.node("Where", [positive, value, ctx.node("Neg", [value])])
+
+
+YEO_JOHNSON_OPS = (
+    LOG1P_OPS
+    | EXPM1_OPS
+    | frozenset({"GreaterOrEqual", "Abs", "Where", "Mul", "Div", "Neg", "And", "Or", "Not"})
+)
+
+
 class _LambdaConverter(FrameConverter):
     """Transformers with a fitted ``lambda_dict_`` (one finite lambda per variable)."""
 
@@ -226,22 +287,7 @@ class BoxCoxTransformerConverter(_LambdaConverter):
             ctx.node("LessOrEqual", [x, ctx.const(0.0)]),
             "zero or negative value, the Box-Cox transformation needs values > 0",
         )
-        zero = [abs(lam) < 1e-19 for lam in lambdas]
-        lam = [1.0 if z else v for v, z in zip(lambdas, zero, strict=True)]  # no 1/0 in unused branches
-        log_x = ctx.node("Log", [x])
-        t = ctx.node("Mul", [log_x, ctx.row(lam, NUM)])
-        usual = ctx.node("Div", [expm1(ctx, t), ctx.row(lam, NUM)])
-        scaled = ctx.node("Exp", [ctx.node("Sub", [t, ctx.row([math.log(abs(v)) for v in lam], NUM)])])
-        large = ctx.node(
-            "Sub",
-            [
-                ctx.node("Mul", [scaled, ctx.row([math.copysign(1.0, v) for v in lam], NUM)]),
-                ctx.row([1.0 / v for v in lam], NUM),
-            ],
-        )
-        value = ctx.node("Where", [ctx.node("Less", [t, ctx.const(709.78)]), usual, large])
-        if any(zero):
-            value = ctx.node("Where", [ctx.const([zero], np.bool_), log_x, value])
+        value = box_cox(ctx, x, lambdas)
         ctx.node("Identity", [value], ctx.y())
 
 
@@ -264,28 +310,9 @@ class YeoJohnsonTransformerConverter(_LambdaConverter):
     def convert(self, ctx: StepContext, model: Any) -> None:
         variables = list(model.variables_)
         lambdas = self.lambdas(model)
-        eps = float(np.finfo(np.float64).eps)
         x = ctx.gather(variables)
         refuse_nan_and_inf(ctx, variables, x)
-        positive = ctx.node("GreaterOrEqual", [x, ctx.const(0.0)])
-        log1p_abs = log1p(ctx, ctx.node("Abs", [x]))
-        pos_log = [abs(lam) < eps for lam in lambdas]  # the log1p branch for x >= 0
-        neg_log = [not abs(lam - 2) > eps for lam in lambdas]  # ... and for x < 0
-        pos_c = [1.0 if z else lam for lam, z in zip(lambdas, pos_log, strict=True)]
-        neg_c = [1.0 if z else 2 - lam for lam, z in zip(lambdas, neg_log, strict=True)]
-        c = ctx.node("Where", [positive, ctx.row(pos_c, NUM), ctx.row(neg_c, NUM)])
-        value = ctx.node("Div", [expm1(ctx, ctx.node("Mul", [c, log1p_abs])), c])
-        if any(pos_log) or any(neg_log):
-            # onnxruntime has no boolean Where: (x >= 0 and pos_log) or (x < 0 and neg_log)
-            use_log = ctx.node(
-                "Or",
-                [
-                    ctx.node("And", [positive, ctx.const([pos_log], np.bool_)]),
-                    ctx.node("And", [ctx.node("Not", [positive]), ctx.const([neg_log], np.bool_)]),
-                ],
-            )
-            value = ctx.node("Where", [use_log, log1p_abs, value])
-        ctx.node("Where", [positive, value, ctx.node("Neg", [value])], ctx.y())
+        ctx.node("Identity", [yeo_johnson(ctx, x, lambdas)], ctx.y())
 
 
 @register_converter
