@@ -81,7 +81,7 @@ def adapt_arrow(adapter: InputAdapter, table: Any) -> Adapted:
     def value_at(row: int, column: str) -> Any:
         return table.column(column)[row].as_py()
 
-    return num, cat, value_at, problems, dt
+    return Adapted(num, cat, value_at, problems, dt)
 
 
 def _numbers(

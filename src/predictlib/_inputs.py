@@ -6,12 +6,20 @@ with datetime columns, ``dt`` (int64 [N, n_dt]: nanoseconds since
 
 Rules (the README's input contract):
 
-* numeric columns take int, float and numpy numbers; None, NaN, pandas NA/NaT are
-  missing. bool and text (even "12.5") are refused, as the original pipeline
-  refuses text in numeric columns.
-* categorical columns take str; None, NaN, pandas NA are missing. Anything else
+* numeric columns take int, float and numpy numbers; None, NaN, pandas NA/NaT (and
+  numpy's NaT) are missing. bool, text (even "12.5"), numpy datetime64 / timedelta64
+  values (whose int64 ticks are not the number meant) and other types are refused, as
+  the original pipeline refuses text in numeric columns.
+* categorical columns take str; None, NaN, pandas NA are missing. A ``str`` subclass
+  (a ``(str, Enum)`` member, ``numpy.str_``...) is its string value
+  (``str.__str__(value)``, never ``str(value)``, which an Enum or a subclass may
+  change): the original pipeline compares and hashes it as that string. Anything else
   (numbers included) is refused: the original would silently treat it as a category
   never seen in training.
+* a masked value (``numpy.ma.masked``, a masked cell of a ``numpy.ma.MaskedArray``
+  column) is missing, in every kind of column, as pandas reads masked arrays.
+* columns are one-dimensional (a 2-D array given as one column is refused); a
+  DataFrame naming one of the model's columns twice is refused (which one is meant?).
 * datetime columns take naive ``datetime.datetime`` and pandas ``Timestamp`` (to the
   nanosecond), ``datetime.date`` (midnight, as pandas converts it) and
   ``numpy.datetime64`` of any unit; None, NaN, NaT and pandas NA are missing. Refused:
@@ -30,7 +38,7 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,9 +57,27 @@ ValueAt = Callable[[int, str], Any]
 #: text that cannot enter a string tensor; the original pipeline fails on it too
 #: (pandas cannot store it as a string)
 NOT_UNICODE = "text that is not valid Unicode (a lone surrogate), which the original pipeline cannot process"
-#: the grouped arrays ``num`` and ``cat``, a way to find a caller's value, the problems
-#: found in the cells, and the ``dt`` array (last, so that the first four keep their places)
-Adapted = tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], np.ndarray]
+
+
+class Grouped(NamedTuple):
+    """The graph's grouped inputs for some rows (see the module docstring)."""
+
+    num: np.ndarray
+    cat: np.ndarray
+    dt: np.ndarray
+
+
+class Adapted(NamedTuple):
+    """What the adapter made of a caller's rows: the grouped inputs, a way to find the
+    caller's value of a cell (for messages), and the problems found in the cells
+    (fields in this order: ``dt`` last, where older callers expect it)."""
+
+    num: np.ndarray
+    cat: np.ndarray
+    value_at: ValueAt
+    problems: list[Problem]
+    dt: np.ndarray
+
 
 #: a missing datetime in ``dt``: the int64 minimum (numpy's NaT)
 NAT = -(2**63)
@@ -79,13 +105,34 @@ def is_missing_scalar(value: Any) -> bool:
         return math.isnan(value)
     if isinstance(value, np.floating):
         return bool(np.isnan(value))
-    # pandas.NA, pandas.NaT, numpy.datetime64('NaT') without importing pandas
+    # pandas.NA, pandas.NaT, numpy.ma.masked, numpy's NaT without importing pandas
     name = type(value).__name__
-    return name in ("NAType", "NaTType") or (isinstance(value, np.datetime64) and np.isnat(value))
+    return name in _MISSING_TYPES or (isinstance(value, (np.datetime64, np.timedelta64)) and np.isnat(value))
+
+
+#: the types of pandas.NA, pandas.NaT and numpy.ma.masked (by name: pandas is not imported)
+_MISSING_TYPES = ("NAType", "NaTType", "MaskedConstant")
 
 
 def _type_name(value: Any) -> str:
     return type(value).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception of a caller's object, for a message (its str may raise too)."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        text = ""
+    return f"{type(exc).__name__}: {text[:60]}" if text else type(exc).__name__
+
+
+_NOT_A_NUMBER = (
+    "expected a number, got numpy %s (a date or duration: its int64 ticks are not the number "
+    "meant; give a number)"
+)
+#: ``_new(Grouped, (num, cat, dt))`` makes a Grouped at a tuple's cost (the fast path's)
+_new = tuple.__new__
 
 
 _AWARE = (
@@ -151,12 +198,19 @@ class InputAdapter:
         if isinstance(value, (bool, np.bool_)):
             problems.append(Problem(row, column, value, "expected a number, got a bool"))
             return math.nan
+        if isinstance(value, (np.datetime64, np.timedelta64)):  # timedelta64 is a numpy integer
+            if not np.isnat(value):
+                problems.append(Problem(row, column, value, _NOT_A_NUMBER % _type_name(value)))
+            return math.nan
         if isinstance(value, numbers.Real):
             try:
                 return float(value)
             except (OverflowError, ValueError):
                 problems.append(Problem(row, column, value, "expected a number in the float64 range"))
-                return math.nan
+            except Exception as exc:  # noqa: BLE001 - a caller's number type whose __float__ raises
+                expected = f"expected a number, got {_type_name(value)} whose float() fails ({_reason(exc)})"
+                problems.append(Problem(row, column, value, expected))
+            return math.nan
         if is_missing_scalar(value):
             return math.nan
         if isinstance(value, str):
@@ -170,10 +224,11 @@ class InputAdapter:
 
     def category(self, value: Any, row: int | None, column: str, problems: list[Problem]) -> str:
         """A categorical cell as str (the sentinel when missing)."""
-        if type(value) is str or isinstance(value, str):
-            if value == self.missing:
+        if isinstance(value, str):
+            text = value if type(value) is str else str.__str__(value)  # its string value
+            if text == self.missing:
                 problems.append(Problem(row, column, value, "this text is reserved to mark missing values"))
-            return str(value)
+            return text
         if is_missing_scalar(value):
             return self.missing
         problems.append(
@@ -220,7 +275,7 @@ class InputAdapter:
         return ns
 
     # ------------------------------------------------------------------ shapes
-    def one(self, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def one(self, record: Mapping[str, Any]) -> Grouped | None:
         """The fast path for one plain record (floats, ints, str, None, NaN, naive
         ``datetime.datetime``): the three [1, n] arrays, or None to send the caller to the
         checked path (:meth:`from_records`), which handles everything else and names the
@@ -250,7 +305,7 @@ class InputAdapter:
                 cats = tuple(v if type(v) is str else self.missing for v in cats)
             cat = np.array((cats,), dtype=object)
         if not self.datetime:
-            return num, cat, _NO_DATETIMES
+            return _new(Grouped, (num, cat, _NO_DATETIMES))
         try:
             values = self._get_datetime(record)
         except (KeyError, TypeError):
@@ -265,7 +320,7 @@ class InputAdapter:
                 return None
         if None in moments:  # out of range: the checked path names it
             return None
-        return num, cat, np.array((moments,), dtype=np.int64)
+        return _new(Grouped, (num, cat, np.array((moments,), dtype=np.int64)))
 
     def record(
         self, record: Mapping[str, Any], row: int | None, problems: list[Problem]
@@ -340,7 +395,7 @@ class InputAdapter:
                 )
             cat_array = ids
         dt_array = np.array(moments, dtype=np.int64).reshape(len(records), len(self.datetime))
-        return num_array, cat_array, value_at, problems, dt_array
+        return Adapted(num_array, cat_array, value_at, problems, dt_array)
 
     def from_columns(self, columns: Mapping[str, Any]) -> Adapted:
         """A mapping of column name -> sequence / numpy array (or a DataFrame)."""
@@ -349,8 +404,12 @@ class InputAdapter:
         missing_cols = [c for c in self.columns if c not in columns]
         if missing_cols:
             raise InputError([Problem(None, c, NO_VALUE, "required column is missing") for c in missing_cols])
-        data = {c: columns[c] for c in self.columns}
+        data = {c: _unmasked(columns[c]) for c in self.columns}
         for c, v in data.items():
+            shape = getattr(v, "shape", None)
+            if isinstance(shape, tuple) and len(shape) != 1:
+                expected = f"expected a one-dimensional sequence of values for the column, got shape {shape}"
+                raise InputError([Problem(None, c, NO_VALUE, expected)])
             try:
                 lengths.add(len(v))
             except TypeError:
@@ -376,10 +435,35 @@ class InputAdapter:
         )
 
         def value_at(row: int, column: str) -> Any:
-            values = columns[column]
+            values = data[column]
             return values.iloc[row] if hasattr(values, "iloc") else values[row]
 
-        return num, cat, value_at, problems, moments
+        return Adapted(num, cat, value_at, problems, moments)
+
+    def unique_columns(self, frame: Any) -> Any:
+        """``frame`` (a DataFrame) when its column names are unique; else the frame without
+        its duplicated columns, or an :class:`InputError` when one of them is the model's
+        (which one would be meant?)."""
+        names = frame.columns
+        if names.is_unique:
+            return frame
+        twice = names.duplicated(keep=False)
+        duplicated = {name for name, dup in zip(names, twice, strict=True) if dup}
+        ours = [c for c in self.columns if c in duplicated]
+        if ours:
+            raise InputError(
+                [
+                    Problem(
+                        None,
+                        c,
+                        NO_VALUE,
+                        f"the DataFrame has {sum(1 for n in names if n == c)} columns with this name: "
+                        "give it once",
+                    )
+                    for c in ours
+                ]
+            )
+        return frame.loc[:, ~twice]
 
     def from_small_frame(self, frame: Any) -> Adapted:
         """A DataFrame of a few rows: its cells as records (one conversion for the whole
@@ -472,13 +556,38 @@ def _getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, 
     return operator.itemgetter(*columns)
 
 
+def _unmasked(values: Any) -> Any:
+    """A ``numpy.ma.MaskedArray`` column as a plain array whose masked cells are missing
+    (NaN, NaT or None, as pandas reads masked arrays); any other column as it is.
+    (numpy.ma is not imported here: a caller holding a masked array imported it.)"""
+    if type(values) is np.ndarray or not isinstance(values, np.ndarray):
+        return values
+    if not type(values).__module__.startswith("numpy.ma"):
+        return values
+    masked: Any = values
+    mask = np.asarray(masked.mask).astype(bool)
+    data = np.asarray(masked.data)
+    if not mask.any():
+        return data
+    kind = data.dtype.kind
+    if kind in "iuf":
+        out = data.astype(np.float64)
+        out[np.broadcast_to(mask, out.shape)] = np.nan
+        return out
+    if kind in "mM":
+        out = data.copy()
+        out[np.broadcast_to(mask, out.shape)] = np.array("NaT", dtype=data.dtype)
+        return out
+    out = data.astype(object)
+    out[np.broadcast_to(mask, out.shape)] = None
+    return out
+
+
 def _to_list(values: Any) -> list[Any]:
     if hasattr(values, "tolist") and not hasattr(values, "iloc"):
-        return (
-            list(values.tolist())
-            if getattr(values, "dtype", None) is not None and values.dtype != object
-            else list(values)
-        )
+        dtype = getattr(values, "dtype", None)
+        # datetime64 / timedelta64 arrays: their numpy values, not tolist()'s ints (for ns)
+        return list(values.tolist()) if dtype is not None and dtype.kind not in "OmM" else list(values)
     if hasattr(values, "iloc"):
         return list(values.astype(object)) if hasattr(values, "astype") else list(values)
     return list(values)

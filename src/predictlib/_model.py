@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -15,9 +16,9 @@ import onnxruntime as ort
 from ._artifact import Artifact, installed, read_artifact, read_checked
 from ._drift import DriftReport, Monitor, Thresholds
 from ._drift import drift as drift_of
-from ._errors import ArtifactError, InputError, PredictlibError, Problem
+from ._errors import ArtifactError, InputError, PredictlibError, Problem, show_value
 from ._ids import CategoryIds
-from ._inputs import NOT_UNICODE, InputAdapter, ValueAt
+from ._inputs import NAT, NOT_UNICODE, InputAdapter, ValueAt
 from ._polars import is_polars, polars_to_arrow
 
 
@@ -55,8 +56,20 @@ ADAPT_CHUNK = 131_072
 #: InputAdapter.from_small_frame): pandas' per-column calls cost more than the rows
 SMALL_FRAME = 200
 
+#: the most threads ``threads=`` / ``batch_threads=`` take (onnxruntime makes each one)
+MAX_THREADS = 256
+
 _POOLS: dict[int, Any] = {}
 _POOLS_LOCK = threading.Lock()
+#: set on the pools' own threads: work they run never waits on a pool (all its threads
+#: could be waiting the same way: a deadlock); it runs in place instead
+_ON_POOL = threading.local()
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _mark_pool_thread() -> None:
+    _ON_POOL.active = True
 
 
 def _pool(workers: int) -> Any:
@@ -69,8 +82,58 @@ def _pool(workers: int) -> Any:
             if pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
-                pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="predictlib")
+                pool = _POOLS[workers] = ThreadPoolExecutor(
+                    workers, thread_name_prefix="predictlib", initializer=_mark_pool_thread
+                )
     return pool
+
+
+def _map(workers: int, function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+    """``[function(item) for item in items]``, on the shared pool of ``workers`` threads
+    unless ``workers`` is 1 or the caller is itself a pool thread (nested work runs in
+    place: a refusal found while a slice runs on the pool, a large slice's chunks)."""
+    if workers > 1 and not getattr(_ON_POOL, "active", False):
+        return list(_pool(workers).map(function, items))
+    return [function(item) for item in items]
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn, celery, multiprocessing workers) has none of its
+    parent's threads: its pools are forgotten (new ones are made on first use) and the
+    module's locks made again (a parent thread may have held one at the fork)."""
+    global _POOLS_LOCK, _CACHE_LOCK, _RESTORED_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+    _CACHE_LOCK = threading.Lock()
+    _RESTORED_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _threads(name: str, value: Any) -> int:
+    """A thread count given to :func:`load`: an int from 1 to :data:`MAX_THREADS`."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise PredictlibError(
+            f"{name} must be an int from 1 to {MAX_THREADS}, got {type(value).__name__} {show_value(value)}"
+        )
+    count = operator.index(value)
+    if not 1 <= count <= MAX_THREADS:
+        raise PredictlibError(f"{name} must be an int from 1 to {MAX_THREADS}, got {show_value(count)}")
+    return count
+
+
+class _Prepared(NamedTuple):
+    """A caller's input adapted (the fields of :class:`predictlib._inputs.Adapted`) and
+    whether it was one record (``predict`` then returns one value)."""
+
+    num: np.ndarray
+    cat: np.ndarray
+    value_at: ValueAt
+    problems: list[Problem]
+    dt: np.ndarray
+    single: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,10 +168,20 @@ class Model:
         session_options: ort.SessionOptions | None = None,
         batch_threads: int | None = None,
     ) -> None:
-        if batch_threads is not None and batch_threads < 1:
-            raise PredictlibError(f"batch_threads must be None or at least 1, got {batch_threads}")
+        threads = _threads("threads", threads)
+        if batch_threads is not None:
+            batch_threads = _threads("batch_threads", batch_threads)
+        if session_options is not None:
+            if not isinstance(session_options, ort.SessionOptions):
+                raise PredictlibError(
+                    f"session_options must be an onnxruntime.SessionOptions, got {type(session_options).__name__}"
+                )
+            _threads("session_options.intra_op_num_threads", max(1, session_options.intra_op_num_threads))
+            _threads("session_options.inter_op_num_threads", max(1, session_options.inter_op_num_threads))
         #: threads running the chunks of a large batch at once
-        self.batch_threads = batch_threads or os.cpu_count() or 1
+        self.batch_threads = batch_threads or min(os.cpu_count() or 1, MAX_THREADS)
+        #: what a pickled Model is loaded again with (see __reduce__)
+        self._load_args = (artifact.locator, artifact.pin, threads, batch_threads)
         manifest = artifact.manifest
         self._manifest = _freeze(manifest)
         self.name: str = manifest["name"]
@@ -176,6 +249,147 @@ class Model:
                 f"{artifact.source}: the graph's inputs {sorted(graph_inputs)} are not the manifest's "
                 f"column groups {sorted(groups)} (a model of a newer predictlib?)"
             )
+        self._check_graph(artifact.source)
+
+    def _check_graph(self, source: str) -> None:
+        """The graph against its manifest, before the first call: the types and widths
+        of its inputs, its outputs, and one run on a row of missing values (the output
+        shapes). A sealed but inconsistent artifact (checks dropped, a column missing,
+        another model's graph) is refused here, not inside ``predict``."""
+        adapter = self._adapter
+        expected_inputs = {
+            "num": ("tensor(double)", len(adapter.numeric)),
+            "cat": ("tensor(string)", len(adapter.categorical)),
+            "cat_ids": ("tensor(int64)", len(adapter.categorical)),
+            "dt": ("tensor(int64)", len(adapter.datetime)),
+        }
+        for spec in self._session.get_inputs():
+            kind, width = expected_inputs[spec.name]
+            shape = list(spec.shape)
+            if spec.type != kind or len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != width):
+                raise ArtifactError(
+                    f"{source}: the graph's input '{spec.name}' is {spec.type} {shape}, the manifest's "
+                    f"columns make {kind} [N, {width}]"
+                )
+        outputs = {o.name: o.type for o in self._session.get_outputs()}
+        manifest_outputs = self._manifest["outputs"]
+        wanted = {name: "tensor(double)" for name in self._output_names}
+        if self.task == "classification":
+            label = manifest_outputs["label"]
+            wanted[label["name"]] = "tensor(string)" if label["dtype"] == "string" else "tensor(int64)"
+        if self._checks:
+            wanted["refusals"] = "tensor(bool)"
+        for name, kind in wanted.items():
+            if outputs.get(name) != kind:
+                raise ArtifactError(
+                    f"{source}: the graph has no {kind} output '{name}' (its outputs: {outputs}), "
+                    "which the manifest describes"
+                )
+        cat: np.ndarray
+        if adapter.ids is not None:
+            cat = np.full((1, len(adapter.categorical)), adapter.ids.missing, dtype=np.int64)
+        else:
+            cat = np.full((1, len(adapter.categorical)), adapter.missing, dtype=object)
+        feeds = {
+            "num": np.full((1, len(adapter.numeric)), np.nan),
+            self._cat_input: cat,
+            "dt": np.full((1, len(adapter.datetime)), NAT, dtype=np.int64),
+        }
+        graph_inputs = {i.name for i in self._session.get_inputs()}
+        try:
+            results = self._run_session(
+                self._output_names, {k: v for k, v in feeds.items() if k in graph_inputs}, self._run_options
+            )
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ArtifactError(
+                f"{source}: the graph does not run on the manifest's columns ({exc})"
+            ) from None
+        widths = {name: 1 for name in self._output_names}
+        if self.task == "classification":
+            widths[manifest_outputs["probabilities"]["name"]] = len(self.classes)
+        if self._checks:
+            widths["refusals"] = len(self._checks)
+        for name, result in zip(self._output_names, results, strict=True):
+            if result.shape[0] != 1 or result.size != widths[name]:
+                raise ArtifactError(
+                    f"{source}: the graph's output '{name}' has shape {list(result.shape)} for one row, "
+                    f"the manifest describes {widths[name]} value(s) per row"
+                )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A Model pickles as where it was loaded from and the sha256 of its manifest: the
+        other side loads it again from there and checks it is the same artifact
+        (:func:`load` with ``sha256=``; threads as given; session_options are not carried)."""
+        locator, pin, threads, batch_threads = self._load_args
+        if locator is None or pin is None:
+            raise PredictlibError(
+                f"{self!r} cannot be pickled: it was not loaded by predictlib.load (no place to load it from)"
+            )
+        return (_restore, (locator, pin, threads, batch_threads))
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 of the artifact's manifest.json file, which seals its graphs: give it
+        to :func:`load` (``sha256=``) to load exactly this artifact again (release records
+        list it as ``manifest_sha256``). None for a Model made from an Artifact directly."""
+        return self._load_args[1]
+
+    def refusal_reasons(self) -> dict[str, tuple[str, ...]]:
+        """Why the model may refuse a value, by column: the reasons of the manifest's
+        refusal checks (``outputs.refusals.checks``), each once per column (several steps
+        may check the same thing), only those that can apply to the column's kind:
+
+        * categorical column of a model fed category ids: the reasons some category
+          (any text of the vocabulary, an unseen text, a missing value) triggers, found
+          by running the graph on each of them;
+        * datetime column: none about infinite numbers (a datetime is a finite int64);
+        * numeric and computed columns: every reason of their checks.
+
+        Input columns come first, in the manifest's order, then computed columns."""
+        reasons: dict[str, list[str]] = {c: [] for c in self._adapter.columns}
+        for check in self._checks:
+            found = reasons.setdefault(check["column"], [])
+            if check["reason"] not in found:
+                found.append(check["reason"])
+        for column in self._adapter.datetime:
+            reasons[column] = [r for r in reasons[column] if "infinit" not in r]
+        possible = self._category_reasons()
+        if possible is not None:
+            for column in self._adapter.categorical:
+                reasons[column] = [r for r in reasons[column] if r in possible[column]]
+        return {column: tuple(found) for column, found in reasons.items()}
+
+    #: the most rows :meth:`refusal_reasons` runs to find what categories trigger
+    _REASON_ROWS = 1_000_000
+
+    def _category_reasons(self) -> dict[str, set[str]] | None:
+        """Per categorical column, the reasons of the checks some id fires (each id of the
+        vocabulary, the unseen one), or None when the model takes texts or the vocabulary
+        is too large to run whole."""
+        ids, adapter = self._adapter.ids, self._adapter
+        if ids is None or not adapter.categorical:
+            return None
+        values = np.arange(ids.unseen + 1, dtype=np.int64)
+        width = len(adapter.categorical)
+        if values.size * width > self._REASON_ROWS:
+            return None
+        rows = values.size * width
+        cat = np.full((rows, width), ids.missing, dtype=np.int64)
+        for j in range(width):
+            cat[j * values.size : (j + 1) * values.size, j] = values
+        num = np.zeros((rows, len(adapter.numeric)))
+        dt = np.zeros((rows, len(adapter.datetime)), dtype=np.int64)
+        flags = self._session_run(num, cat, dt)[1]
+        possible: dict[str, set[str]] = {c: set() for c in adapter.categorical}
+        if flags is not None:
+            for k in np.nonzero(flags.any(axis=0))[0].tolist():
+                check = self._checks[k]
+                column = check["column"]
+                if column in possible:
+                    j = adapter.categorical.index(column)
+                    if flags[j * values.size : (j + 1) * values.size, k].any():
+                        possible[column].add(check["reason"])
+        return possible
 
     @property
     def manifest(self) -> Mapping[str, Any]:
@@ -331,24 +545,28 @@ class Model:
     def _string_labels(self) -> bool:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
-    def _run(self, data: Any, parallel: bool = True) -> tuple[list[np.ndarray] | None, bool]:
+    def _run(self, data: Any) -> tuple[list[np.ndarray] | None, bool]:
         if is_polars(data):  # read through Arrow (numeric buffers shared)
             data = polars_to_arrow(data)
+        if _is_dataframe(data):
+            data = self._adapter.unique_columns(data)
         rows = _sliceable_rows(data)
         if rows > ADAPT_CHUNK:
             return self._run_by_chunks(data, rows), False
-        num, cat, value_at, problems, dt, single = self._adapt(data)
-        if problems:
-            self._refuse_with(problems, num, cat, dt, value_at, single)
+        prepared = self._adapt(data)
+        num, cat, dt = prepared.num, prepared.cat, prepared.dt
+        if prepared.problems:
+            self._refuse_with(prepared.problems, num, cat, dt, prepared.value_at, prepared.single)
         if num.shape[0] == 0:
-            return None, single
+            return None, prepared.single
         try:
-            results, flags = self._session_run(num, cat, dt, parallel)
+            results, flags = self._session_run(num, cat, dt)
         except UnicodeEncodeError:
-            self._refuse_with([], num, cat, dt, value_at, single)
+            self._refuse_with([], num, cat, dt, prepared.value_at, prepared.single)
         if flags is not None:
-            raise InputError(self._refusal_problems(flags, np.arange(num.shape[0]), value_at, single))
-        return results, single
+            rows_run = np.arange(num.shape[0])
+            raise InputError(self._refusal_problems(flags, rows_run, prepared.value_at, prepared.single))
+        return results, prepared.single
 
     def _run_by_chunks(self, data: Any, rows: int) -> list[np.ndarray]:
         """A large DataFrame or arrow table, adapted and run by slices of
@@ -367,7 +585,7 @@ class Model:
 
         def run(a: int) -> tuple[list[np.ndarray], list[Problem]]:
             try:
-                results, _ = self._run(part(a), parallel=False)
+                results, _ = self._run(part(a))
             except InputError as exc:
                 return [], [
                     dataclasses.replace(p, row=None if p.row is None else p.row + a) for p in exc.problems
@@ -375,21 +593,18 @@ class Model:
             assert results is not None
             return results, []
 
-        if self.batch_threads > 1:
-            parts = list(_pool(self.batch_threads).map(run, starts))
-        else:
-            parts = [run(a) for a in starts]
+        parts = _map(self.batch_threads, run, starts)
         problems = [p for _, found in parts for p in found]
         if problems:
             raise InputError(problems)
         return [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
 
     def _session_run(
-        self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray, parallel: bool = True
+        self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray
     ) -> tuple[list[np.ndarray], np.ndarray | None]:
         """The main outputs, and the refusal flags when a row is refused (None otherwise).
         Batches over :data:`RUN_CHUNK` rows run by chunks, on ``batch_threads`` threads
-        when ``parallel`` (a caller already running on the pool passes False)."""
+        (in place when called on a pool thread: see :func:`_map`)."""
         n = num.shape[0]
         if n <= RUN_CHUNK:
             return self._run_chunk(num, cat, dt)
@@ -398,10 +613,7 @@ class Model:
         def chunk(a: int) -> tuple[list[np.ndarray], np.ndarray | None]:
             return self._run_chunk(num[a : a + RUN_CHUNK], cat[a : a + RUN_CHUNK], dt[a : a + RUN_CHUNK])
 
-        if parallel and self.batch_threads > 1:
-            parts = list(_pool(self.batch_threads).map(chunk, starts))
-        else:
-            parts = [chunk(a) for a in starts]
+        parts = _map(self.batch_threads, chunk, starts)
         results = [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
         flags = None
         if any(p[1] is not None for p in parts):
@@ -482,27 +694,26 @@ class Model:
             )
         return problems
 
-    def _adapt(
-        self, data: Any, adapter: InputAdapter | None = None
-    ) -> tuple[np.ndarray, np.ndarray, ValueAt, list[Problem], np.ndarray, bool]:
-        """(num, cat, value_at, problems, dt, single): see :data:`predictlib._inputs.Adapted`.
-        ``adapter``: another adapter of the same columns (predictlib._drift's gives texts)."""
+    def _adapt(self, data: Any, adapter: InputAdapter | None = None) -> _Prepared:
+        """The caller's input adapted (see :class:`_Prepared`). ``adapter``: another
+        adapter of the same columns (predictlib._drift's gives texts)."""
         adapter = self._adapter if adapter is None else adapter
         if isinstance(data, Mapping):
             fast = adapter.one(data)
             if fast is not None:
-                return fast[0], fast[1], _record_value(data), [], fast[2], True
+                return _Prepared(fast.num, fast.cat, _record_value(data), [], fast.dt, True)
             if data and all(_is_column(v) for v in data.values()):
-                return (*adapter.from_columns(data), False)
-            return (*adapter.from_records([data], single=True), True)
+                return _Prepared(*adapter.from_columns(data), False)
+            return _Prepared(*adapter.from_records([data], single=True), True)
         if _is_dataframe(data):
-            if len(data) <= SMALL_FRAME and data.columns.is_unique:
-                return (*adapter.from_small_frame(data), False)
-            return (*adapter.from_columns(data), False)
+            data = adapter.unique_columns(data)
+            if len(data) <= SMALL_FRAME:
+                return _Prepared(*adapter.from_small_frame(data), False)
+            return _Prepared(*adapter.from_columns(data), False)
         if _is_arrow(data):
-            return (*adapter.from_arrow(data), False)
+            return _Prepared(*adapter.from_arrow(data), False)
         if isinstance(data, (list, tuple)):
-            return (*adapter.from_records(data, single=False), False)
+            return _Prepared(*adapter.from_records(data, single=False), False)
         raise InputError([Problem(None, None, data, _WHAT_INPUT)])
 
 
@@ -556,6 +767,10 @@ def _is_dataframe(data: Any) -> bool:
 
 _CACHE: dict[str, Model] = {}
 _CACHE_LOCK = threading.Lock()
+#: Models unpickled in this process, by how they were pickled: a pool worker loads a
+#: model once, not once per task
+_RESTORED: dict[tuple[Any, ...], Model] = {}
+_RESTORED_LOCK = threading.Lock()
 
 
 def load(
@@ -564,15 +779,40 @@ def load(
     threads: int = 1,
     session_options: ort.SessionOptions | None = None,
     batch_threads: int | None = None,
+    sha256: str | None = None,
 ) -> Model:
     """Load a model: an installed model's name, an artifact folder or a model wheel file.
 
     ``threads``: onnxruntime's threads inside one run (1 is fastest for one record);
     ``batch_threads``: how many chunks of a large batch (over :data:`RUN_CHUNK` rows)
-    run at once (None: one per CPU core)."""
+    run at once (None: one per CPU core); both at most :data:`MAX_THREADS`.
+    ``sha256`` pins the artifact: the sha256 of its ``manifest.json`` file (which seals
+    the graphs' sha256; :attr:`Model.sha256`, a release record's ``manifest_sha256``),
+    or of the wheel file when ``model`` is one. Another artifact is refused
+    (:class:`ArtifactError`)."""
+    _threads("threads", threads)
+    if batch_threads is not None:
+        _threads("batch_threads", batch_threads)
     return Model(
-        read_artifact(model), threads=threads, session_options=session_options, batch_threads=batch_threads
+        read_artifact(model, sha256=sha256),
+        threads=threads,
+        session_options=session_options,
+        batch_threads=batch_threads,
     )
+
+
+def _restore(locator: str, sha256: str, threads: int, batch_threads: int | None) -> Model:
+    """A pickled Model: loaded again (once per process) and checked to be the same artifact."""
+    key = (locator, sha256, threads, batch_threads)
+    model = _RESTORED.get(key)
+    if model is None:
+        with _RESTORED_LOCK:
+            model = _RESTORED.get(key)
+            if model is None:
+                model = _RESTORED[key] = load(
+                    locator, threads=threads, batch_threads=batch_threads, sha256=sha256
+                )
+    return model
 
 
 def _cached(name: str) -> Model:
