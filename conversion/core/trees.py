@@ -111,6 +111,7 @@ class Tree:
     missing_left: np.ndarray
     members: dict[int, tuple[list[float], bool]] = field(default_factory=dict)
     strict: bool = False
+    member_missing: bool = False
     zero_left: dict[int, bool] = field(default_factory=dict)
 
 
@@ -183,7 +184,8 @@ class Ensemble:
                 ref[i] = miss
                 continue
             self.membership.extend([*map(float, members), np.nan])
-            ref[i] = self._node(tree.feature[i], MEMBER, 0.0, hit, miss, False)
+            nan_hits = tree.member_missing and bool(tree.missing_left[i]) == to_left
+            ref[i] = self._node(tree.feature[i], MEMBER, 0.0, hit, miss, nan_hits)
         root = ref[0]
         if root[0]:  # a lone leaf: one node whose branches both lead to it
             root = self._node(0, LEQ, 0.0, root, root, False)

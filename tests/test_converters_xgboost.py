@@ -1,0 +1,272 @@
+"""XGBoost in the graph (conversion/converters/xgboost.py) against XGBoost's own predict.
+
+XGBoost computes in float32: the graph reproduces its float32 input, split conditions,
+sequential float32 sums from the base margin and float32 links (glibc's expf emulated),
+so every test asserts bit-for-bit equality (``exact=True``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from boosting_harness import SPECIAL, check_model, errors, near, quietly, run, values, verify_packaged
+from converter_harness import converter_settings, covers
+from hypothesis import given
+from hypothesis import strategies as st
+
+from predictlib.build import ExportError, export_pipeline, infer_columns
+
+xgboost = pytest.importorskip("xgboost")
+XGBClassifier, XGBRegressor = xgboost.XGBClassifier, xgboost.XGBRegressor
+XGBRFClassifier, XGBRFRegressor = xgboost.XGBRFClassifier, xgboost.XGBRFRegressor
+
+#: categorical codes: known ones, and what XGBoost's category conversion makes of others
+CODES = (0.0, 1.0, 2.0, 3.0, 5.0, 2.7, -0.5, -0.0, -1.0, 1e10, 2.0**24, np.inf, -np.inf, 40.0, np.nan)
+
+
+@st.composite
+def data(draw: Any) -> tuple[pd.DataFrame, np.ndarray, bool]:
+    """Numeric columns with missing values, maybe a categorical code column ``k``."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(80, 250))
+    frame = {}
+    for j in range(draw(st.integers(1, 3))):
+        x = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e-3, 1e6]))
+        x[rng.random(n) < draw(st.sampled_from([0.0, 0.1, 0.3]))] = np.nan
+        frame[f"x{j}"] = x
+    categorical = draw(st.booleans())
+    if categorical:
+        frame["k"] = rng.integers(0, draw(st.integers(2, 12)), n).astype(float)
+    X = pd.DataFrame(frame)
+    signal = np.nan_to_num(X.to_numpy() / np.nanmax(np.abs(X.to_numpy()), axis=0).clip(1e-300)).sum(axis=1)
+    if categorical:
+        signal += np.sin(3 * X["k"].to_numpy())
+    y = signal + 0.3 * rng.normal(size=n) + 2 * np.isnan(X.iloc[:, 0].to_numpy())
+    return X, y, categorical
+
+
+def probe_frame(model: Any, X: pd.DataFrame, drawn: list[list[float]]) -> pd.DataFrame:
+    """Some training rows, the drawn rows, rows on / next to every split condition."""
+    frame = model.get_booster().trees_to_dataframe()
+    numeric = frame[(frame["Feature"] != "Leaf") & frame["Split"].notna()]
+    rows = [X.iloc[i].to_numpy(copy=True) for i in range(0, len(X), 3)]
+    names = list(X.columns)
+    for feature, group in numeric.groupby("Feature"):
+        f = names.index(feature) if feature in names else int(str(feature).lstrip("f"))
+        for v in near(group["Split"].astype(float).tolist()):
+            row = X.iloc[len(rows) % len(X)].to_numpy(copy=True)
+            row[f] = v
+            rows.append(row)
+    rows += [np.array(r[: len(names)], dtype=np.float64) for r in drawn]
+    out = pd.DataFrame(np.array(rows), columns=names)
+    if "k" in X:
+        out.loc[: len(CODES) - 1, "k"] = CODES[: min(len(CODES), len(out))]
+    return out
+
+
+def xgb_options(categorical: bool, X: pd.DataFrame) -> dict[str, Any]:
+    if not categorical:
+        return {}
+    types = ["c" if c == "k" else "q" for c in X.columns]
+    return {"enable_categorical": True, "feature_types": types, "max_cat_to_onehot": 1}
+
+
+REGRESSION = ("reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror", "reg:logistic")
+POSITIVE = ("count:poisson", "reg:gamma", "reg:tweedie", "reg:squaredlogerror")
+
+
+@covers(XGBRegressor, XGBRFRegressor)
+@converter_settings(max_examples=25)
+@given(
+    case=data(),
+    objective=st.sampled_from(REGRESSION + POSITIVE),
+    forest=st.booleans(),
+    options=st.fixed_dictionaries(
+        {
+            "max_depth": st.integers(1, 5),
+            "n_estimators": st.integers(1, 20),
+            "booster": st.sampled_from(["gbtree", "dart"]),
+        }
+    ),
+    rows=st.lists(st.lists(values(), min_size=4, max_size=4), max_size=12),
+)
+def test_regressor_matches_xgboost_bit_for_bit(
+    case: Any, objective: str, forest: bool, options: dict[str, Any], rows: Any
+) -> None:
+    X, y, categorical = case
+    if objective in POSITIVE:
+        y = np.exp(y / 4)
+    elif objective == "reg:logistic":
+        y = (y > np.median(y)).astype(float)
+    cls = XGBRFRegressor if forest else XGBRegressor
+    if forest:
+        options.pop("booster")
+    model = cls(objective=objective, n_jobs=1, random_state=0, **options, **xgb_options(categorical, X))
+    quietly(lambda: model.fit(X, y))
+    check_model(model, X, probe_frame(model, X, rows), exact=True)
+
+
+@covers(XGBClassifier, XGBRFClassifier)
+@converter_settings(max_examples=25)
+@given(
+    case=data(),
+    n_classes=st.sampled_from([2, 3, 4]),
+    forest=st.booleans(),
+    options=st.fixed_dictionaries({"max_depth": st.integers(1, 5), "n_estimators": st.integers(1, 15)}),
+    rows=st.lists(st.lists(values(), min_size=4, max_size=4), max_size=12),
+)
+def test_classifier_matches_xgboost_bit_for_bit(
+    case: Any, n_classes: int, forest: bool, options: dict[str, Any], rows: Any
+) -> None:
+    X, y, categorical = case
+    target = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    if len(np.unique(target)) != n_classes:
+        return
+    cls = XGBRFClassifier if forest else XGBClassifier
+    model = cls(n_jobs=1, random_state=0, **options, **xgb_options(categorical, X))
+    quietly(lambda: model.fit(X, target))
+    check_model(model, X, probe_frame(model, X, rows), exact=True)
+
+
+# ------------------------------------------------------------------ pandas categories
+
+
+def category_frames(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, np.ndarray]:
+    color = rng.choice(
+        ["red", "green", "blue", "black", "white", "grey"], n, p=[0.3, 0.3, 0.2, 0.1, 0.07, 0.03]
+    )
+    size = rng.normal(size=n)
+    size[rng.random(n) < 0.1] = np.nan
+    frame = pd.DataFrame({"size": size, "color": pd.Categorical(color), "weight": rng.gamma(2.0, 10.0, n)})
+    frame.loc[rng.random(n) < 0.05, "color"] = np.nan
+    y = np.isin(color, ["red", "blue"]) * 2.0 + np.nan_to_num(size) + 0.1 * rng.normal(size=n)
+    return frame, y
+
+
+def as_categories(frame: pd.DataFrame, fitted: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for c in fitted.columns:
+        if isinstance(fitted[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(object).astype(fitted[c].dtype)
+    return out
+
+
+@covers(XGBRegressor, XGBClassifier)
+@converter_settings(max_examples=8)
+@given(seed=st.integers(0, 2**16), n_classes=st.sampled_from([0, 2, 3]), depth=st.integers(1, 5))
+def test_pandas_category_columns_take_text(seed: int, n_classes: int, depth: int) -> None:
+    """Fitted on a pandas category column (enable_categorical): the graph maps its text to
+    the category XGBoost stored; missing and unknown texts are missing values."""
+    rng = np.random.default_rng(seed)
+    X, y = category_frames(rng, 400)
+    options = {"n_estimators": 12, "max_depth": depth, "enable_categorical": True, "n_jobs": 1}
+    if n_classes:
+        model: Any = XGBClassifier(max_cat_to_onehot=1, **options)
+        quietly(lambda: model.fit(X, np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))))
+    else:
+        model = XGBRegressor(**options)
+        quietly(lambda: model.fit(X, y))
+    T, _ = category_frames(rng, 150)
+    text = T.astype({"color": object})
+    text.loc[:8, "color"] = ["purple", "Red", "", None, "red ", "grey", "white", "blue", "green"]
+    exported = export_pipeline(model, infer_columns(X))
+    assert exported.categorical == ["color"]
+    check_model(model, X, text, original_frame=as_categories(text, X), exact=True, exported=exported)
+
+
+# ------------------------------------------------------------------ iterations, threads
+
+
+def test_best_iteration_is_what_predict_uses() -> None:
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
+    X.iloc[rng.random(600) < 0.1, 1] = np.nan
+    y = X["a"].to_numpy() + np.nan_to_num(X["b"].to_numpy()) ** 2 + 0.2 * rng.normal(size=600)
+    model = XGBRegressor(n_estimators=300, learning_rate=0.3, early_stopping_rounds=5, n_jobs=1)
+    quietly(lambda: model.fit(X[:400], y[:400], eval_set=[(X[400:], y[400:])], verbose=False))
+    assert model.best_iteration + 1 < model.get_booster().num_boosted_rounds()
+    T = pd.concat([X[400:], pd.DataFrame([SPECIAL[:3], SPECIAL[3:6]], columns=X.columns)], ignore_index=True)
+    check_model(model, X, T, exact=True)
+
+
+def test_threads_keep_the_float32_sum_close() -> None:
+    """On one onnxruntime thread the float32 sums are XGBoost's; on 4, onnxruntime adds
+    partial sums of blocks of trees: within a few float32 ulps."""
+    rng = np.random.default_rng(8)
+    X = pd.DataFrame(rng.normal(size=(2000, 4)), columns=list("abcd"))
+    y = np.sin(X["a"]) * 3 + X["b"] * X["c"] + rng.normal(size=2000) * 0.1
+    model = quietly(lambda: XGBRegressor(n_estimators=300, max_depth=5, n_jobs=1).fit(X, y))
+    exported = export_pipeline(model, infer_columns(X))
+    expected = model.predict(X)
+    assert np.array_equal(run(exported, X)["prediction"][:, 0], expected)
+    parallel = run(exported, X, threads=4)["prediction"][:, 0]
+    assert np.allclose(parallel, expected, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ refusals, pipelines
+
+
+def test_refused_with_the_reason() -> None:
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
+    y = X["a"] * 2 + X["b"]
+    linear = quietly(lambda: XGBRegressor(booster="gblinear", n_estimators=5).fit(X, y))
+    with pytest.raises(ExportError, match="gblinear"):
+        export_pipeline(linear, infer_columns(X))
+    softmax = quietly(
+        lambda: XGBClassifier(objective="multi:softmax", n_estimators=3).fit(X, np.digitize(y, [-1, 1]))
+    )
+    with pytest.raises(ExportError, match="multi:softmax"):
+        export_pipeline(softmax, infer_columns(X))
+    plain = quietly(lambda: XGBRegressor(n_estimators=3).fit(X.assign(c=1.0), y))
+    with pytest.raises(ExportError, match="text column"):
+        export_pipeline(plain, infer_columns(X.assign(c="u")))
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_verified_on_held_out_and_generated_records(task: str, tmp_path: Path) -> None:
+    """package() verifies 10,000 generated records and the held-out rows through the
+    runtime: XGBoost with missing values and categorical splits, inside a pipeline."""
+    from feature_engine.encoding import OrdinalEncoder
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(11)
+    X, y = category_frames(rng, 1200)
+    X = X.astype({"color": object}).fillna({"color": "missing"}).astype({"color": "str"})
+    types = ["q", "c", "q"]
+    options = {"enable_categorical": True, "feature_types": types, "max_cat_to_onehot": 1, "n_jobs": 1}
+    if task == "binary":
+        y = (y > np.median(y)).astype(int)
+        final: Any = XGBClassifier(n_estimators=40, **options)
+    elif task == "multiclass":
+        y = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+        final = XGBClassifier(n_estimators=25, max_depth=4, **options)
+    else:
+        final = XGBRegressor(n_estimators=60, objective="reg:gamma", **options)
+        y = np.exp(y / 3)
+    pipeline = Pipeline(
+        [("encode", OrdinalEncoder(encoding_method="arbitrary", unseen="encode")), ("xgb", final)]
+    )
+    quietly(lambda: pipeline.fit(X[:1000], y[:1000]))
+    report = verify_packaged(pipeline, X[:1000], X[1000:], tmp_path, f"xgb_{task}")
+    assert report["generated"]["max_abs_error"] == 0.0  # float32 bit for bit
+    assert report["held_out"]["max_abs_error"] == 0.0
+
+
+def test_errors_are_zero_on_extreme_rows() -> None:
+    """Huge values become inf in float32, as in XGBoost; tiny ones stay numbers."""
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(500, 2)), columns=["a", "b"])
+    y = (X["a"] > 0).astype(int)
+    model = quietly(lambda: XGBClassifier(n_estimators=20, n_jobs=1).fit(X, y))
+    T = pd.DataFrame({"a": list(SPECIAL), "b": list(reversed(SPECIAL))})
+    assert errors(
+        run(export_pipeline(model, infer_columns(X)), T)["probabilities"], model.predict_proba(T), True
+    ) == (
+        0.0,
+        0.0,
+    )
