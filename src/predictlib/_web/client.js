@@ -1,0 +1,1 @@
+../../../embed/node/client.js
