@@ -32,6 +32,13 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def spark(session: nox.Session) -> None:
+    """predictlib.spark on a real Spark, local[2] and local-cluster (needs Java 17 or 21)."""
+    _install(session, "test")
+    session.run("pytest", "-m", "spark", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite (builds what it needs in temporary folders)."""
     _install(session, "test")
