@@ -117,7 +117,7 @@ def check_model(
     assert "refusals" not in outputs or not outputs["refusals"].any(), "the graph refuses rows"
     reference = test_frame if original_frame is None else original_frame
     if is_classifier(model):
-        expected = np.asarray(quietly(lambda: model.predict(reference)))
+        expected = np.asarray(quietly(lambda: model.predict(reference))).reshape(-1)
         label = outputs["label"]
         if expected.dtype.kind in "OUS":
             expected = expected.astype(str)

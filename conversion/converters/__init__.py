@@ -1,6 +1,6 @@
 """Every converter family: importing this package registers them all with skl2onnx."""
 
-from . import lightgbm, xgboost  # noqa: F401 - boosting libraries: registered when installed
+from . import catboost, lightgbm, xgboost  # noqa: F401 - boosting libraries: registered when installed
 from .feature_engine import (  # noqa: F401
     creation,
     datetime,

@@ -188,7 +188,7 @@ def original_outputs(
     frame = reference_frame(list(records), columns)
     with np.errstate(over="ignore"):
         if task == "classification":
-            labels = np.asarray(model.predict(frame))
+            labels = np.asarray(model.predict(frame)).reshape(len(frame))  # CatBoost: [N, 1]
             proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
             return [
                 {"label": _scalar(labels[i]), "probabilities": proba[i].tolist()} for i in range(len(frame))

@@ -163,7 +163,9 @@ def build_profile(pipeline: Any, X_train: Any, columns: Sequence[Column], task: 
         predicted = pipeline.predict(X_train)
     if task == "classification":
         classes = [v.item() if isinstance(v, np.generic) else v for v in pipeline.classes_]
-        labels = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(predicted).tolist()]
+        labels = [
+            v.item() if isinstance(v, np.generic) else v for v in np.asarray(predicted).reshape(-1).tolist()
+        ]
         found = {c: 0 for c in classes}
         for label in labels:
             found[label] += 1

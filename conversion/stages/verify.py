@@ -195,6 +195,8 @@ def _compare_classes(
     frame: pd.DataFrame,
 ) -> None:
     expected_proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+    if np.ndim(expected_labels) == 2 and np.shape(expected_labels)[1] == 1:  # CatBoost's [N, 1] labels
+        expected_labels = np.asarray(expected_labels).reshape(-1)
     report.max_abs_error, report.max_rel_error, bad = numeric_errors(proba, expected_proba)
     for i in np.nonzero(bad.any(axis=1))[0]:
         report.failures.append(
