@@ -358,6 +358,21 @@ def test_9_file_references_anywhere_in_a_graph() -> None:
     attribute.data_location = TensorProto.EXTERNAL
     assert file_references(model.SerializeToString()) == ["value"]
 
+    # protobuf keeps the last of a repeated scalar field: data_location 0, then 1
+    def message(number: int, body: bytes) -> bytes:
+        assert len(body) < 128
+        return bytes([number << 3 | 2, len(body)]) + body
+
+    tensor = numpy_helper.from_array(np.zeros(2), "w").SerializeToString() + b"\x70\x00\x70\x00\x70\x01"
+    assert file_references(message(7, message(5, tensor))) == ["w"]
+    # long runs of unpacked repeated scalars (a tree ensemble's node tables) are read whole
+    nodes = helper.make_node("Identity", ["x"], ["y"], values=[0.5] * 20_000, ids=list(range(20_000)))
+    big = helper.make_model(helper.make_graph([nodes], "g", [], [], initializer=[]))
+    big.graph.initializer.append(numpy_helper.from_array(np.ones(2), "v"))
+    assert file_references(big.SerializeToString()) == []
+    _external(big, "v", "secret.txt")
+    assert file_references(big.SerializeToString()) == ["v"]
+
 
 # --------------------------------------------------------------- 10: size limits
 

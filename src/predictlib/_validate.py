@@ -387,6 +387,8 @@ _MESSAGES: dict[str, dict[int, str]] = {
     "tensor": {},
 }
 _TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 8, 13, 14
+#: the scalar fields read of each message (the others' repeated runs are skipped)
+_KEEP = {"tensor": frozenset({_TENSOR_DATA_LOCATION})}
 #: how deep graphs may nest (subgraphs of If / Loop / Scan attributes)
 _MAX_NESTING = 64
 
@@ -408,8 +410,26 @@ def _varint(data: bytes, at: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
-    """(field number, wire type, value or start, end) of a message's fields."""
+#: runs of a scalar field repeated with a one-byte key, skipped in C: tree ensembles
+#: hold their node tables as unpacked repeated ints and floats (tens of thousands)
+_SCALAR_BODY = {0: rb"[\x80-\xff]{0,9}[\x00-\x7f]", 1: rb"(?s:.){8}", 5: rb"(?s:.){4}"}
+_RUNS: dict[int, re.Pattern[bytes]] = {}
+
+
+def _run_end(data: bytes, at: int, end: int, key: int) -> int:
+    """Where a run of fields with the one-byte ``key`` starting at ``at`` ends."""
+    pattern = _RUNS.get(key)
+    if pattern is None:
+        pattern = _RUNS[key] = re.compile(rb"(?:" + re.escape(bytes([key])) + _SCALAR_BODY[key & 7] + rb")*")
+    found = pattern.match(data, at, end)
+    return at if found is None else found.end()
+
+
+def _fields(
+    data: bytes, start: int, end: int, keep: frozenset[int] = frozenset()
+) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, value or start, end) of a message's fields; a repeated
+    scalar field not in ``keep`` yields its first value only (the rest is skipped)."""
     at = start
     while at < end:
         key, at = _varint(data, at, end)
@@ -431,6 +451,8 @@ def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, 
             yield number, wire, at - 4, at
         else:
             raise NotOnnx(f"wire type {wire}")
+        if wire != 2 and key < 0x80 and number not in keep and at < end and data[at] == key:
+            at = _run_end(data, at, end, key)
     if at != end:
         raise NotOnnx("a field runs past its message")
 
@@ -448,7 +470,7 @@ def file_references(model: bytes) -> list[str]:
         children = _MESSAGES[kind]
         external = False
         name = ""
-        for number, wire, a, b in _fields(model, start, end):
+        for number, wire, a, b in _fields(model, start, end, _KEEP.get(kind, frozenset())):
             if kind == "tensor":
                 if number == _TENSOR_EXTERNAL_DATA or (
                     number == _TENSOR_DATA_LOCATION and wire == 0 and a == 1
