@@ -19,6 +19,7 @@ from ._drift import drift as drift_of
 from ._errors import ArtifactError, InputError, PredictlibError, Problem, show_value
 from ._ids import CategoryIds
 from ._inputs import NAT, NOT_UNICODE, InputAdapter, ValueAt
+from ._lean import NO_ANSWER, LeanGraph
 from ._polars import is_polars, polars_to_arrow
 
 
@@ -192,6 +193,9 @@ class Model:
         try:
             inputs = manifest["inputs"]
             spec = inputs.get("category_ids") if artifact.ids_model is not None else None
+            # the lean graph (manifest "lean", predictlib._lean) takes the same category ids
+            lean = manifest.get("lean") if artifact.ids_model is not None and spec is None else None
+            spec = lean if lean is not None else spec
             ids = None
             if spec is not None:
                 ids = CategoryIds(spec["vocabulary"], inputs["missing_category"])
@@ -243,6 +247,14 @@ class Model:
             for g, has in (("num", self._has_num), (self._cat_input, self._has_cat), ("dt", self._has_dt))
             if has
         }
+        self._lean: LeanGraph | None = None
+        if lean is not None:
+            self._lean = LeanGraph.of(
+                lean, self._session, artifact.model, self._adapter, main, len(self._checks), artifact.source
+            )
+            groups = self._lean.inputs
+            self._output_names = self._lean.names
+            self._lean_one = self._lean.compile_one(self._regression)
         graph_inputs = {i.name for i in self._session.get_inputs()}
         if graph_inputs != groups:
             raise ArtifactError(
@@ -256,6 +268,9 @@ class Model:
         of its inputs, its outputs, and one run on a row of missing values (the output
         shapes). A sealed but inconsistent artifact (checks dropped, a column missing,
         another model's graph) is refused here, not inside ``predict``."""
+        if self._lean is not None:
+            self._lean.check(source, self.classes)
+            return
         adapter = self._adapter
         expected_inputs = {
             "num": ("tensor(double)", len(adapter.numeric)),
@@ -413,6 +428,11 @@ class Model:
         the predicted label (a class of :attr:`classes`) for one record, an array of
         labels for rows. Raises :class:`InputError` for input the model refuses.
         """
+        if type(data) is dict and self._lean is not None:
+            # the per-request call, a plain record: read by the model's compiled reader
+            answer = self._lean_one(data)
+            if answer is not NO_ANSWER:
+                return answer
         if type(data) is dict and self._regression:
             # the per-request call, a plain record: straight to the session
             fast = self._adapter.one(data)
@@ -626,6 +646,8 @@ class Model:
     def _run_chunk(
         self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray
     ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        if self._lean is not None:
+            return self._lean.run(num, cat, dt)
         feeds = {}
         if self._has_num:
             feeds["num"] = num

@@ -307,6 +307,8 @@ def size_problems(manifest: Mapping[str, Any]) -> list[str]:
     problems = []
     for limit, what, keys in (
         ("vocabulary", "texts", ("inputs", "category_ids", "vocabulary")),
+        ("vocabulary", "texts", ("lean", "vocabulary")),
+        ("columns", "columns", ("lean", "columns")),
         ("columns", "columns", ("inputs", "columns")),
         ("columns", "columns", ("inputs", "numeric")),
         ("columns", "columns", ("inputs", "categorical")),
@@ -351,6 +353,18 @@ def manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
             problems.append("inputs/category_ids/vocabulary: does not hold missing_category")
         if "ids_model_sha256" not in manifest["integrity"]:
             problems.append("integrity: no ids_model_sha256 for inputs.category_ids")
+    lean = manifest.get("lean")
+    if lean is not None:  # the lean graph (predictlib._lean)
+        if spec is not None:
+            problems.append("lean: with inputs.category_ids (an artifact has one ids graph)")
+        if inputs["missing_category"] not in lean["vocabulary"]:
+            problems.append("lean/vocabulary: does not hold missing_category")
+        if "ids_model_sha256" not in manifest["integrity"]:
+            problems.append("integrity: no ids_model_sha256 for lean")
+        if lean["columns"] != [*groups["numeric"], *groups["categorical"]] or lean["numeric"] != len(
+            groups["numeric"]
+        ):
+            problems.append("lean/columns: not the numeric then the categorical columns")
     outputs = manifest["outputs"]
     checks = outputs["refusals"]["checks"]
     shape = outputs["refusals"]["shape"]

@@ -1,0 +1,177 @@
+"""One plain record -> the lean graph's input, with a reader compiled per model at load.
+
+The lean graph (the manifest's ``lean``, see ``predictlib.build.passes.lean``) takes one
+float64 matrix ``x``: the numeric columns, then each categorical cell's index in the
+vocabulary. For one record, :class:`RecordReader` builds its one row with a handful of
+C-level calls, everything else precomputed at load: the column order (one
+``itemgetter`` per group), the vocabulary as a dict of text -> index (as a float, the
+missing-value sentinel's index for None) and the row's binary layout (one ``struct``
+pack straight into the array's buffer).
+
+It takes only the plain cases, exactly as the checked path (``predictlib._inputs``)
+would convert them:
+
+* numbers: ``float``, ``int`` and ``None`` (missing), by their exact type: a bool, a
+  numpy scalar, a ``Decimal`` or text take the checked path, which converts or refuses
+  them; an int beyond float64 too (``struct`` refuses it);
+* categories: a text of the vocabulary (looked up as a dict key, as
+  ``CategoryIds.row`` does), ``None``; another text (not the reserved sentinel, valid
+  Unicode) is an unseen category, remembered as such up to
+  :data:`predictlib._ids.UNSEEN_REMEMBERED` texts; NaN is missing; anything else
+  (numbers, the sentinel, lone surrogates, unhashable values) takes the checked path;
+* datetimes: converted by the checked path's own :meth:`InputAdapter.moment`, a problem
+  sending the record to the checked path.
+
+A record the reader does not take returns None: the caller's checked path builds the
+arrays and names every problem. So the input contract is the checked path's, whatever
+the reader takes.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._errors import Problem
+from ._ids import UNSEEN_REMEMBERED
+from ._inputs import InputAdapter
+
+_NONE_TYPE = type(None)
+_PLAIN_NUMBERS = frozenset({float, int, _NONE_TYPE})
+_NAN = math.nan
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """record -> the tuple of its values for ``columns`` (KeyError when one is absent)."""
+    if not columns:
+        return lambda record: ()
+    if len(columns) == 1:
+        column = columns[0]
+        return lambda record: (record[column],)
+    return operator.itemgetter(*columns)
+
+
+class RecordReader:
+    """Built once per model; thread-safe (the only mutable state, the texts remembered as
+    unseen, only grows, one dict store at a time)."""
+
+    def __init__(
+        self,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        vocabulary: Sequence[str],
+        missing: str,
+        adapter: InputAdapter,
+    ) -> None:
+        self.width = len(numeric) + len(categorical)
+        self._numeric = _getter(list(numeric))
+        self._categorical = list(categorical)
+        self._categories = _getter(self._categorical)
+        self.datetime = list(adapter.datetime)
+        self._moments = _getter(self.datetime)
+        self._adapter = adapter
+        self.missing_text = missing
+        self._missing = float(list(vocabulary).index(missing))
+        self._unseen = float(len(vocabulary))
+        #: text -> its index (float); None -> the sentinel's; the sentinel itself is left
+        #: out (a caller giving it is refused by the checked path)
+        self._index: dict[Any, float] = {t: float(k) for k, t in enumerate(vocabulary) if t != missing}
+        self._index[None] = self._missing
+        self._remember = len(self._index) + UNSEEN_REMEMBERED
+        self._pack = struct.Struct(f"={self.width}d").pack
+        self._shape = (1, self.width)
+
+        #: record -> ``(x, dt)`` (``x`` float64 ``[1, width]``; ``dt`` int64 ``[1, n]``,
+        #: None for a model without datetime columns), or None: the checked path takes it
+        self.read: Callable[[Mapping[str, Any]], tuple[np.ndarray, np.ndarray | None] | None] = (
+            self._compile()
+        )
+
+    def _compile(self) -> Callable[[Mapping[str, Any]], tuple[np.ndarray, np.ndarray | None] | None]:
+        """The reader as one closure over its precomputed parts (no attribute lookups)."""
+        numeric, categories, index, pack, shape = (
+            self._numeric,
+            self._categories,
+            self._index,
+            self._pack,
+            self._shape,
+        )
+        plain, nan, array, float64, pick = _PLAIN_NUMBERS, _NAN, np.ndarray, np.float64, operator.itemgetter
+        slow_ids, moments = self._ids, self._with_moments if self.datetime else None
+        several = len(self._categorical) > 1
+
+        def read(record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+            try:
+                numbers = numeric(record)
+                texts = categories(record)
+            except (KeyError, TypeError):
+                return None
+            if not plain.issuperset(map(type, numbers)):
+                return None
+            if None in numbers:
+                numbers = tuple([nan if v is None else v for v in numbers])
+            try:
+                ids = pick(*texts)(index) if several else [index[t] for t in texts]
+            except (KeyError, TypeError):
+                ids = slow_ids(texts)
+                if ids is None:
+                    return None
+            try:
+                x = array(shape, float64, pack(*numbers, *ids))
+            except (OverflowError, struct.error):
+                return None
+            return (x, None) if moments is None else moments(x, record)
+
+        return read
+
+    def _ids(self, texts: tuple[Any, ...]) -> Sequence[float] | None:
+        """The ids of texts when one is not a known text: unseen texts, NaN (missing);
+        None for anything the checked path must name."""
+        index = self._index
+        ids: list[float] = []
+        for value in texts:
+            try:
+                known = index.get(value)
+            except TypeError:
+                return None
+            if known is not None:
+                ids.append(known)
+            elif type(value) is str:
+                if value == self.missing_text or not _encodable(value):
+                    return None
+                ids.append(self._unseen)
+                if len(index) < self._remember:
+                    index[value] = self._unseen  # one dict store: thread-safe
+            elif type(value) is float and value != value:
+                ids.append(self._missing)
+            else:
+                return None
+        return ids
+
+    def _with_moments(self, x: np.ndarray, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            values = self._moments(record)
+        except (KeyError, TypeError):
+            return None
+        problems: list[Problem] = []
+        moments = [
+            self._adapter.moment(v, None, c, problems) for v, c in zip(values, self.datetime, strict=True)
+        ]
+        if problems:
+            return None
+        return x, np.array((moments,), dtype=np.int64)
