@@ -37,7 +37,7 @@ def simplify(model: ModelProto) -> dict[str, int]:
     before = len(model.graph.node)
     done = {"no_ops_removed": remove_no_ops(model), "imputations_widened": widen_imputations(model)}
     done["plumbing_rebuilt"] = collapse_plumbing(model)
-    _drop_dead(model)
+    drop_dead(model)
     done["nodes_saved"] = before - len(model.graph.node)
     done["column_selections"] = select_columns_faster(model)
     return done
@@ -52,9 +52,10 @@ def widen_imputations(model: ModelProto) -> int:
     ``fill_x`` holds the fills at ``idx`` and NaN elsewhere: there, ``x`` stays as it is
     (a NaN is replaced by NaN). The imputations of one ``x`` share that one ``Where``:
     the imputers of a pipeline read the same input block, and three nodes each become
-    two for all. :func:`collapse_plumbing` then reads the wide matrix directly."""
+    two for all. :func:`collapse_plumbing` then reads the wide matrix directly. A NaN
+    fill (a column a widened imputation leaves as it is) widens the same way."""
     graph = model.graph
-    facts = _facts(model)
+    facts = graph_facts(model)
     if facts is None:
         return 0
     types, constants, producer = facts
@@ -66,24 +67,23 @@ def widen_imputations(model: ModelProto) -> int:
         test, pick = producer.get(mask), producer.get(g)
         if test is None or test.op_type != "IsNaN" or test.input[0] != g or fill not in constants:
             continue
-        picked = _selection(pick, constants)
+        picked = column_selection(pick, constants)
         if picked is None:
             continue
         x, idx = picked
-        width = _width(types, x)
+        width = tensor_width(types, x)
         values = np.asarray(constants[fill], dtype=np.float64).reshape(-1)
         if (
             width is None
             or types[x].elem_type != TensorProto.DOUBLE
             or values.size != len(idx)
             or len(set(idx)) != len(idx)
-            or np.isnan(values).any()
         ):
             continue
         found.setdefault(x, []).append((node, idx, values))
     changed = 0
     for n, (x, wheres) in enumerate(found.items()):
-        width = _width(types, x)
+        width = tensor_width(types, x)
         assert width is not None
         fill_x = np.full((1, width), np.nan)
         columns = [j for _, idx, _ in wheres for j in idx]
@@ -91,29 +91,26 @@ def widen_imputations(model: ModelProto) -> int:
             continue  # two fills for one column of the same input: not siblings
         for _, idx, values in wheres:
             fill_x[0, idx] = values
-        mask, fill, wide = f"widened_isnan_{n}", f"widened_fill_{n}", f"widened_{n}"
+        mask, fill, wide = (fresh_name(graph, f"widened_{k}{n}") for k in ("isnan_", "fill_", ""))
         graph.initializer.append(numpy_helper.from_array(fill_x, fill))
         new = [
             helper.make_node("IsNaN", [x], [mask], name=mask),
             helper.make_node("Where", [mask, fill, x], [wide], name=wide),
         ]
         for node, idx, _ in wheres:
-            graph.initializer.append(
-                numpy_helper.from_array(np.asarray(idx, dtype=np.int64), f"{wide}_columns_{changed}")
-            )
+            columns_name = fresh_name(graph, f"{wide}_columns_{changed}")
+            graph.initializer.append(numpy_helper.from_array(np.asarray(idx, dtype=np.int64), columns_name))
             node.CopyFrom(
-                helper.make_node(
-                    "Gather", [wide, f"{wide}_columns_{changed}"], list(node.output), axis=1, name=node.name
-                )
+                helper.make_node("Gather", [wide, columns_name], list(node.output), axis=1, name=node.name)
             )
             changed += 1
         _insert_after_producer(graph, x, new)
         # other tests of missing values on columns of x read the shared mask
         for node in graph.node:
             if node.op_type == "IsNaN" and node.output[0] != mask:
-                picked = _selection(producer.get(node.input[0]), constants)
+                picked = column_selection(producer.get(node.input[0]), constants)
                 if picked is not None and picked[0] == x:
-                    columns_name = f"{mask}_columns_{changed}"
+                    columns_name = fresh_name(graph, f"{mask}_columns_{changed}")
                     graph.initializer.append(
                         numpy_helper.from_array(np.asarray(picked[1], dtype=np.int64), columns_name)
                     )
@@ -149,7 +146,7 @@ def collapse_plumbing(model: ModelProto) -> int:
     is read from the wide matrix, so one input often does. The intermediate
     selections and concatenations are dropped once unused."""
     graph = model.graph
-    facts = _facts(model)
+    facts = graph_facts(model)
     if facts is None:
         return 0
     types, constants, producer = facts
@@ -162,7 +159,7 @@ def collapse_plumbing(model: ModelProto) -> int:
 
     def columns(tensor: str, depth: int = 0) -> list[tuple[str, int]] | None:
         node = producer.get(tensor)
-        picked = _selection(node, constants) if node is not None else None
+        picked = column_selection(node, constants) if node is not None else None
         if picked is not None and depth < 8:
             inner = columns(picked[0], depth + 1)
             return None if inner is None else [inner[j] for j in picked[1]]
@@ -174,7 +171,7 @@ def collapse_plumbing(model: ModelProto) -> int:
                     return None
                 out.extend(inner)
             return out
-        width = _width(types, tensor)
+        width = tensor_width(types, tensor)
         return None if width is None else [(tensor, j) for j in range(width)]
 
     rebuilt = 0
@@ -182,7 +179,7 @@ def collapse_plumbing(model: ModelProto) -> int:
     while i < len(graph.node):
         node = graph.node[i]
         i += 1
-        picked = _selection(node, constants)
+        picked = column_selection(node, constants)
         source = producer.get(picked[0]) if picked is not None else None
         if source is None or source.op_type != "Concat":
             continue
@@ -200,18 +197,17 @@ def collapse_plumbing(model: ModelProto) -> int:
         offsets, start = {}, 0
         for b in order:
             offsets[b] = start
-            start += _width(types, b) or 0
+            start += tensor_width(types, b) or 0
         name = node.output[0]
         new: list[NodeProto] = []
         joined = order[0]
         if len(order) > 1:
-            joined = f"{name}_joined"
+            joined = fresh_name(graph, f"{name}_joined")
             new.append(helper.make_node("Concat", order, [joined], axis=1, name=joined))
         indices = np.asarray([offsets[b] + j for b, j in refs], dtype=np.int64)
-        graph.initializer.append(numpy_helper.from_array(indices, f"{name}_columns"))
-        new.append(
-            helper.make_node("Gather", [joined, f"{name}_columns"], [name], axis=1, name=f"{name}_select")
-        )
+        columns_name = fresh_name(graph, f"{name}_columns")
+        graph.initializer.append(numpy_helper.from_array(indices, columns_name))
+        new.append(helper.make_node("Gather", [joined, columns_name], [name], axis=1, name=f"{name}_select"))
         del graph.node[i - 1]
         for k, n in enumerate(new):
             graph.node.insert(i - 1 + k, n)
@@ -221,7 +217,7 @@ def collapse_plumbing(model: ModelProto) -> int:
     return rebuilt
 
 
-def _selection(node: NodeProto | None, constants: dict[str, Any]) -> tuple[str, list[int]] | None:
+def column_selection(node: NodeProto | None, constants: dict[str, Any]) -> tuple[str, list[int]] | None:
     """(matrix, columns) when ``node`` selects constant columns of a matrix."""
     if node is None or len(node.input) != 2 or node.input[1] not in constants:
         return None
@@ -237,7 +233,7 @@ def _axis(node: NodeProto) -> int:
     return next((a.i for a in node.attribute if a.name == "axis"), 0)
 
 
-def _width(types: dict[str, Any], tensor: str) -> int | None:
+def tensor_width(types: dict[str, Any], tensor: str) -> int | None:
     t = types.get(tensor)
     if t is None or not t.HasField("shape") or len(t.shape.dim) != 2:
         return None
@@ -245,7 +241,7 @@ def _width(types: dict[str, Any], tensor: str) -> int | None:
     return int(dim.dim_value) if dim.HasField("dim_value") else None
 
 
-def _drop_dead(model: ModelProto) -> None:
+def drop_dead(model: ModelProto) -> None:
     """Remove nodes whose outputs nothing reads, then unused initializers."""
     graph = model.graph
     outputs = {o.name for o in graph.output}
@@ -267,7 +263,21 @@ def _types(model: ModelProto) -> dict[str, Any] | None:
     return {v.name: v.type.tensor_type for v in [*inferred.input, *inferred.value_info, *inferred.output]}
 
 
-def _facts(model: ModelProto) -> tuple[dict[str, Any], dict[str, Any], dict[str, NodeProto]] | None:
+def fresh_name(graph: onnx.GraphProto, base: str) -> str:
+    """``base``, or ``base`` with a number, so that it names no tensor of ``graph`` yet
+    (the clean-ups may run again on a graph they already changed)."""
+    taken = (
+        {t.name for t in graph.initializer} | {i.name for i in graph.input} | {o.name for o in graph.output}
+    )
+    taken |= {o for n in graph.node for o in n.output}
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def graph_facts(model: ModelProto) -> tuple[dict[str, Any], dict[str, Any], dict[str, NodeProto]] | None:
     """The tensors' inferred types, the constants' values and each tensor's producer;
     None when shape inference fails (then nothing is changed)."""
     types = _types(model)

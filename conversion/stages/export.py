@@ -48,6 +48,7 @@ from ..core.parsing import (
     parse_frame_outputs,
 )
 from ..core.refused import check_convertible
+from ..passes.fold import Folding, fold_numeric
 from ..passes.fuse import Fusion, fuse_categorical, ids_variant
 from ..passes.simplify import simplify
 
@@ -71,6 +72,8 @@ class Exported:
     fusion: Fusion | None = None
     #: for a fused graph: the same graph taking category ids (``cat_ids``) instead of texts
     ids_model: ModelProto | None = None
+    #: what the folding of the numeric part did (None: not folded, see predictlib.build.passes.fold)
+    folding: Folding | None = None
 
     @property
     def numeric(self) -> list[str]:
@@ -156,6 +159,7 @@ def export_pipeline(
     name: str = "predictlib",
     fuse: bool = True,
     clean_up: bool = True,
+    fold: bool = True,
 ) -> Exported:
     """Convert fitted ``model`` (whose input columns are ``columns``) to one graph.
 
@@ -168,8 +172,9 @@ def export_pipeline(
     ``fuse``: replace the categorical part by table lookups when it can be done
     exactly (:mod:`predictlib.build.passes.fuse`); the graph then also has an ids variant
     (:attr:`Exported.ids_model`). ``clean_up``: the graph clean-ups of
-    :mod:`predictlib.build.passes.simplify`. Both only make the graph faster; tests export without
-    them to check that.
+    :mod:`predictlib.build.passes.simplify`. ``fold``: the affine steps folded into fewest
+    nodes and duplicate nodes merged (:mod:`predictlib.build.passes.fold`). All only make the
+    graph faster; tests export without them to check that.
     """
     task = _task(model)
     classes = _classes(model) if task == "classification" else []
@@ -227,6 +232,7 @@ def export_pipeline(
     onx.ir_version = IR_VERSION
     if clean_up:
         simplify(onx)
+    folding = fold_numeric(onx) if fold else None
     # one order for the opset imports (skl2onnx's depends on what the process converted before)
     opsets = sorted(onx.opset_import, key=lambda o: o.domain)
     del onx.opset_import[:]
@@ -236,7 +242,9 @@ def export_pipeline(
     onx.doc_string = f"predictlib graph; missing categories are {MISSING!r}"
     onnx.checker.check_model(onx, full_check=True)
     ids_model = ids_variant(onx, len(categorical)) if fusion is not None else None
-    return Exported(onx, columns, list(state.checks), task, output_columns, classes, fusion, ids_model)
+    return Exported(
+        onx, columns, list(state.checks), task, output_columns, classes, fusion, ids_model, folding
+    )
 
 
 def _classes(model: Any) -> list[Any]:
