@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 import predictlib
 from predictlib._ids import CategoryIds
 from predictlib._inputs import InputAdapter
+from predictlib.build.passes.fuse import ids_variant
 from predictlib.build.project import Built
 from predictlib.build.stages.export import export_pipeline
 from predictlib.build.stages.verify import generate_records
@@ -62,9 +63,9 @@ def test_optimised_graph_gives_the_plain_graphs_answers(built_models: dict[str, 
     built = built_models[name]
     trained = built.trained
     assert built.exported.fusion is not None, "every model of models/ has a fusable categorical part"
-    # the fusion and clean-ups alone (the fold is tested in test_fold.py): the same answers
-    # bit for bit
-    fused = export_pipeline(trained.model, built.exported.columns, fold=False)
+    # the fusion and clean-ups alone (the fold is tested in test_fold.py, the lean graph in
+    # test_lean.py): the same answers bit for bit
+    fused = export_pipeline(trained.model, built.exported.columns, fold=False, lean=False)
     unfused = export_pipeline(trained.model, fused.columns, fuse=False, clean_up=False, fold=False)
     assert unfused.fusion is None and unfused.ids_model is None
     assert len(fused.model.graph.node) < len(unfused.model.graph.node)
@@ -145,7 +146,7 @@ def test_fusion_of_a_small_pipeline_with_rare_and_unseen_texts() -> None:
         for s in ["S", "XL", None, "Missing"]
     ]
     out = run(exported, exported.model, records)
-    out_ids = run(exported, exported.ids_model, records, ids=True)
+    out_ids = run(exported, ids_variant(exported.model, len(exported.categorical)), records, ids=True)
     np.testing.assert_array_equal(out["refusals"], out_ids["refusals"])
     for i, record in enumerate(records):
         x = pd.DataFrame([record]).astype({"colour": object, "size": object})

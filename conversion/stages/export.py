@@ -50,6 +50,7 @@ from ..core.parsing import (
 from ..core.refused import check_convertible
 from ..passes.fold import Folding, fold_numeric
 from ..passes.fuse import Fusion, fuse_categorical, ids_variant
+from ..passes.lean import Lean, lean_variant
 from ..passes.simplify import simplify
 
 #: IR version of the written models (onnxruntime 1.17+ loads IR <= 9).
@@ -70,10 +71,14 @@ class Exported:
     classes: list[Any] = field(default_factory=list)
     #: what the fusion of the categorical part did (None: not fused, see predictlib.build.passes.fuse)
     fusion: Fusion | None = None
-    #: for a fused graph: the same graph taking category ids (``cat_ids``) instead of texts
+    #: for a fused graph, the graph the Python runtime runs (``model.ids.onnx``): the lean
+    #: graph (:attr:`lean`), or else the same graph taking category ids (``cat_ids``)
     ids_model: ModelProto | None = None
     #: what the folding of the numeric part did (None: not folded, see predictlib.build.passes.fold)
     folding: Folding | None = None
+    #: the lean graph (one input, one refusal test; see predictlib.build.passes.lean), None
+    #: when it was not made (``lean=False``, an unfused graph) or not exact
+    lean: Lean | None = None
 
     @property
     def numeric(self) -> list[str]:
@@ -160,6 +165,7 @@ def export_pipeline(
     fuse: bool = True,
     clean_up: bool = True,
     fold: bool = True,
+    lean: bool = True,
 ) -> Exported:
     """Convert fitted ``model`` (whose input columns are ``columns``) to one graph.
 
@@ -173,8 +179,10 @@ def export_pipeline(
     exactly (:mod:`predictlib.build.passes.fuse`); the graph then also has an ids variant
     (:attr:`Exported.ids_model`). ``clean_up``: the graph clean-ups of
     :mod:`predictlib.build.passes.simplify`. ``fold``: the affine steps folded into fewest
-    nodes and duplicate nodes merged (:mod:`predictlib.build.passes.fold`). All only make the
-    graph faster; tests export without them to check that.
+    nodes and duplicate nodes merged (:mod:`predictlib.build.passes.fold`). ``lean``: the
+    graph the Python runtime runs is the lean graph of :mod:`predictlib.build.passes.lean`
+    (one input, one refusal test) rather than the ids variant. All only make the graph
+    faster; tests export without them to check that.
     """
     task = _task(model)
     classes = _classes(model) if task == "classification" else []
@@ -242,8 +250,18 @@ def export_pipeline(
     onx.doc_string = f"predictlib graph; missing categories are {MISSING!r}"
     onnx.checker.check_model(onx, full_check=True)
     ids_model = ids_variant(onx, len(categorical)) if fusion is not None else None
+    made = lean_variant(ids_model, len(numeric), len(categorical)) if lean and ids_model is not None else None
     return Exported(
-        onx, columns, list(state.checks), task, output_columns, classes, fusion, ids_model, folding
+        onx,
+        columns,
+        list(state.checks),
+        task,
+        output_columns,
+        classes,
+        fusion,
+        ids_model if made is None else made.model,
+        folding,
+        made,
     )
 
 

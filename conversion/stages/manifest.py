@@ -12,6 +12,7 @@ from typing import Any
 from predictlib._artifact import FORMAT_VERSION, IDS_MODEL_FILE, MODEL_FILE, manifest_digest
 
 from ..core.frame import MISSING
+from ..passes.lean import LEAN_INPUT
 from .export import Exported
 
 #: the runtime versions that read this manifest format
@@ -85,7 +86,32 @@ def make_manifest(
     if exported.ids_model is not None:
         ids_bytes = exported.ids_model.SerializeToString(deterministic=True)
         manifest["integrity"]["ids_model_sha256"] = hashlib.sha256(ids_bytes).hexdigest()
+    if exported.lean is not None and exported.fusion is not None:
+        manifest["lean"] = lean_section(exported)
     return seal(manifest)
+
+
+def lean_section(exported: Exported) -> dict[str, Any]:
+    """The manifest's ``lean``: the graph the Python runtime runs (``model.ids.onnx``,
+    see :mod:`predictlib.build.passes.lean`). Its input ``x`` (float64 ``[N, len(columns)]``)
+    holds the first ``numeric`` columns as numbers (NaN = missing), then each categorical
+    cell's index in ``vocabulary`` (the missing-value sentinel included;
+    ``len(vocabulary)`` for any other text); ``dt`` is ``model.onnx``'s. Its main outputs
+    are ``model.onnx``'s; ``refused`` says where a refused row shows: column ``column``
+    of output ``output`` is not finite (``kind`` ``"nan"``; the output's other columns
+    are ``model.onnx``'s), or a flag of the boolean output ``output`` is set
+    (``"flags"``). Which checks fired is read from ``model.onnx``'s ``refusals`` for
+    those rows. Manifests without it (``inputs.category_ids``, or neither) still load."""
+    lean = exported.lean
+    assert lean is not None and exported.fusion is not None
+    return {
+        "file": IDS_MODEL_FILE,
+        "input": LEAN_INPUT,
+        "columns": [*exported.numeric, *exported.categorical],
+        "numeric": len(exported.numeric),
+        "vocabulary": list(exported.fusion.vocabulary),
+        "refused": lean.signal,
+    }
 
 
 #: per column kind: the manifest's ``kind`` and the graph input (group) holding it
@@ -110,7 +136,7 @@ def _inputs(exported: Exported, rules: dict[str, list[str]]) -> dict[str, Any]:
     }
     if exported.datetime:
         inputs["datetime"] = exported.datetime
-    if exported.fusion is not None and exported.ids_model is not None:
+    if exported.fusion is not None and exported.ids_model is not None and exported.lean is None:
         inputs["category_ids"] = {
             "file": IDS_MODEL_FILE,
             "input": "cat_ids",
