@@ -72,6 +72,15 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_spark(session: nox.Session) -> None:
+    """predictlib.spark.transform on local[2] over 10M Parquet rows beside Spark's no-op floor,
+    the in-process runtime and the original in a pandas UDF (long: ~30 min on an idle 2-core
+    machine): benchmarks/results/spark.{json,md}. ``-- --rows N`` for a shorter run."""
+    _install(session, "bench")
+    session.run("python", "-m", "benchmarks.spark", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def compare(session: nox.Session) -> None:
     """Differential test of a candidate model against its last release: ``nox -s compare -- MODEL``.
 
