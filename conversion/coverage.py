@@ -153,10 +153,20 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def library_frame_converters() -> dict[type, object]:
+    """The frame converters predictlib.build defines (a model's or a user's own converters,
+    registered when their module is imported, are not part of this table)."""
+    return {
+        cls: conv
+        for cls, conv in registered_frame_converters().items()
+        if type(conv).__module__.startswith("predictlib.build.")
+    }
+
+
 def render() -> str:
     """The text of docs/converters.md."""
     covered = property_tests()
-    converters = registered_frame_converters()
+    converters = library_frame_converters()
     frame_rows = sorted(
         (
             family(cls),

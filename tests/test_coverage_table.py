@@ -43,7 +43,7 @@ def test_every_feature_engine_class_is_converted_or_recorded() -> None:
 
 def test_the_table_lists_every_converter_and_record() -> None:
     text = coverage.render()
-    for cls, converter in coverage.registered_frame_converters().items():
+    for cls, converter in coverage.library_frame_converters().items():
         assert f"| `{cls.__name__}` | `{type(converter).__module__}` |" in text
     for cls in coverage.registered_estimators():
         assert f"| `{cls.__name__}` |" in text
