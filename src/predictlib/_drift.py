@@ -24,6 +24,7 @@ import math
 import operator
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from itertools import repeat
@@ -592,24 +593,30 @@ class _Counter:
         not_unicode = np.zeros(n, dtype=bool)
         for j, c in enumerate(p.categorical):
             values = cat[:, j]
+            lookup = self.lookups[j]
             unseen = len(c.values)
-            slots = np.fromiter(map(self.lookups[j].get, values, repeat(unseen)), dtype=np.int64, count=n)
+            found = np.zeros(unseen + 3, dtype=np.int64)
             wrong = invalid.get(c.name)
             if wrong is not None:
-                slots[wrong] = unseen + 2
-            new = np.flatnonzero(slots == unseen)
-            if new.size:
-                found = values[new]
-                text = np.fromiter((isinstance(v, str) for v in found), dtype=bool, count=new.size)
-                slots[new[~text]] = unseen + 1  # another missing value
-                texts = {str(t) for t in found[text]}
-                odd = {t for t in texts if not _encodable(t)}
+                found[unseen + 2] = np.count_nonzero(wrong)
+                values = values[~wrong]
+            new = []
+            # each distinct value looked up once (a column holds few): the counting loop is C's
+            for value, number in Counter(values.tolist()).items():
+                slot = lookup.get(value)
+                if slot is None:
+                    slot = unseen if isinstance(value, str) else unseen + 1  # text, or another missing value
+                    if slot == unseen:
+                        new.append(value)
+                found[slot] += number
+            if new:
+                odd = [t for t in new if not _encodable(t)]
                 if odd:
-                    rows = new[text]
-                    not_unicode[rows[np.isin(found[text], list(odd))]] = True
-                shown = [t[:EXAMPLE_CHARS] for t in texts - odd]
+                    rows = np.isin(cat[:, j], odd)
+                    not_unicode |= rows if wrong is None else rows & ~wrong
+                shown = [str(t)[:EXAMPLE_CHARS] for t in new if t not in odd]
                 counts.examples[c.name] = _merge_examples(counts.examples[c.name], shown)
-            counts.columns[c.name] += np.bincount(slots, minlength=unseen + 3)
+            counts.columns[c.name] += found
         return not_unicode
 
     def predictions(self, counts: _Counts, values: np.ndarray) -> None:
