@@ -38,6 +38,7 @@ from . import __version__
 from ._cli_monitor import add_monitor_commands
 from ._errors import PredictlibError
 from ._model import Model, available, load
+from ._parquet import is_parquet, parquet_records
 
 #: cells read as missing in CSV files: pandas.read_csv's default NA strings, so a CSV
 #: means the same to the CLI as to a user of the original pipeline reading it with pandas
@@ -128,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("model", help="installed model name, artifact folder or model wheel")
-    p.add_argument("input", type=Path, help="input file: .csv or .jsonl ('-' for CSV on stdin)")
+    p.add_argument(
+        "input", type=Path, help="input file: .csv, .jsonl or .parquet (with pyarrow) ('-' for CSV on stdin)"
+    )
     p.add_argument("-o", "--output", type=Path, help="output CSV (default: stdout)")
     p.add_argument("--batch-size", type=int, default=10_000, help="rows per batch (default: 10000)")
     p.add_argument(
@@ -398,6 +401,8 @@ def _batches(path: Path, model: Model, size: int) -> Iterator[tuple[int, list[di
 def _lines(path: Path, model: Model) -> Iterator[_Line]:
     """The rows of INPUT. The file is opened (and a CSV header read) now: a missing or
     unreadable input is an error before anything is written."""
+    if is_parquet(path):  # by record batches with pyarrow (_parquet.py); "line" is the row's number
+        return (_Line(number, record) for number, record in parquet_records(path, model.columns))
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return _read_jsonl(_open_binary(path), path)
     return _read_csv(_open_binary(path), path, model)
