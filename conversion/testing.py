@@ -135,7 +135,9 @@ def _as_frame(model: Any, out: Any) -> pd.DataFrame:
 def _kind(series: pd.Series) -> str | None:
     """The column's kind, "num", "str" or "dt"; None for a column of missing values only,
     whose dtype says nothing (``infer_objects`` turns an object column of NaN into float64).
-    An object column of numbers and missing values (e.g. ints and ``pd.NA``) is "num"."""
+    An object column of numbers (booleans included, as True is 1) and missing values (e.g.
+    ints and ``pd.NA``) is "num": scikit-learn's imputers output an object array of their
+    values and missing-value indicators when text comes in."""
     if all(is_missing(v) for v in series.tolist()):
         return None
     dtype = series.dtype
@@ -144,7 +146,7 @@ def _kind(series: pd.Series) -> str | None:
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return "num"
     if pd.api.types.is_object_dtype(dtype) and all(
-        is_missing(v) or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+        is_missing(v) or isinstance(v, (int, float, np.integer, np.floating, np.bool_))
         for v in series.tolist()
     ):
         return "num"

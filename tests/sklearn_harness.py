@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from converter_harness import check_equivalent, fit_or_reject, numbers
+import numpy as np
+import pandas as pd
+from converter_harness import check_equivalent, export_error, fit_or_reject, numbers, quietly, run_graph
 from hypothesis import strategies as st
 
-from predictlib.build.testing import Outcome
+from predictlib.build import export_pipeline, infer_columns
+from predictlib.build.testing import Outcome, check_declared_ops, same_number
 
 #: finite values of every magnitude
 FINITE = numbers(missing=False, infinite=False)
@@ -31,9 +34,45 @@ def with_output(data: st.DataObject, model: Any) -> Any:
     return model
 
 
-def check_fitted(data: st.DataObject, model: Any, fit: Any, transform: Any, y: Any = None) -> Outcome:
+def check_fitted(data: st.DataObject, model: Any, fit: Any, transform: Any, y: Any = None) -> Outcome | None:
     """Fit ``model`` (the example is rejected when scikit-learn refuses the fit frame),
     with a drawn output container, and check its graph against ``transform``."""
     with_output(data, model)
     fit_or_reject(model, fit, y)
+    names = getattr(model, "get_feature_names_out", None)
+    if names is not None and len(names()) == 0:  # scikit-learn outputs an empty array
+        assert "outputs no column" in export_error(model, fit)
+        return None
     return check_equivalent(model, fit, transform, y)
+
+
+def check_predictions(model: Any, fit: pd.DataFrame, transform: pd.DataFrame) -> int:
+    """A fitted regressor pipeline: the graph's ``prediction`` against ``model.predict``,
+    row by row (the original raises on a row <=> the graph refuses it) and as a batch;
+    returns the number of refused rows."""
+    exported = export_pipeline(model, infer_columns(fit))
+    assert exported.task == "regression", exported.task
+    check_declared_ops(model, exported)
+    outputs = run_graph(exported, transform)
+    n = len(transform)
+    refused = outputs["refusals"].any(axis=1) if "refusals" in outputs else np.zeros(n, dtype=bool)
+    got = outputs["prediction"].reshape(-1)
+    for i in range(n):
+        row = transform.iloc[[i]]
+        try:
+            expected = float(np.asarray(quietly(lambda r=row: model.predict(r))).reshape(-1)[0])
+        except (ValueError, TypeError) as exc:
+            assert refused[i], (
+                f"row {i}: the original raises ({exc!r}), the graph predicts {got[i]}:\n{row!r}"
+            )
+            continue
+        if refused[i]:
+            flags = outputs["refusals"][i]
+            flagged = [f"{c.column}: {c.reason}" for c, f in zip(exported.checks, flags, strict=True) if f]
+            raise AssertionError(
+                f"row {i}: the graph refuses it ({flagged}), the original predicts {expected}:\n{row!r}"
+            )
+        assert same_number(float(got[i]), expected), (
+            f"row {i}: graph {got[i]!r}, original {expected!r}:\n{row!r}"
+        )
+    return int(refused.sum())
