@@ -147,8 +147,15 @@ BREAKAGES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "artifact.size as text": lambda m: m["artifact"].update(size="98468"),
     "negative artifact.size": lambda m: m["artifact"].update(size=-1),
     "model_sha256 not a sha256": lambda m: m["integrity"].update(model_sha256="abc"),
-    "category_ids.vocabulary not a list": lambda m: m["inputs"]["category_ids"].update(vocabulary="x"),
+    "category_ids.vocabulary not a list": lambda m: ids_section(m).update(vocabulary="x"),
 }
+
+
+def ids_section(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's description of the ids graph: ``lean`` (since schema 1.3.0), or
+    ``inputs.category_ids``."""
+    section: dict[str, Any] = manifest.get("lean") or manifest["inputs"]["category_ids"]
+    return section
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=list(BREAKAGES))
@@ -163,7 +170,7 @@ INCONSISTENT: dict[str, Callable[[dict[str, Any]], Any]] = {
     "a column in two groups": lambda m: m["inputs"]["categorical"].append(m["inputs"]["numeric"][0]),
     "a column description at the wrong index": lambda m: m["inputs"]["columns"][0].update(index=5),
     "a column not described": lambda m: m["inputs"]["columns"].pop(),
-    "the sentinel not in the vocabulary": lambda m: m["inputs"]["category_ids"]["vocabulary"].remove(
+    "the sentinel not in the vocabulary": lambda m: ids_section(m)["vocabulary"].remove(
         m["inputs"]["missing_category"]
     ),
     "refusals shape and checks disagree": lambda m: m["outputs"]["refusals"]["checks"].pop(),
@@ -206,14 +213,18 @@ def test_8_sealed_but_inconsistent_with_the_graph(built_models: dict[str, Built]
     del manifest["outputs"]["refusals"]["checks"][-5:]
     manifest["outputs"]["refusals"]["shape"] = ["N", len(manifest["outputs"]["refusals"]["checks"])]
     write_sealed(folder, manifest)
-    refused(folder, "the graph's output 'refusals' has shape [1, 262]")
+    rows = "'N'" if "lean" in manifest else "1"  # the lean graph's model.onnx is read, not run
+    refused(folder, f"the graph's output 'refusals' has shape [{rows}, 262]")
     # a numeric column dropped (the graph's num input is wider)
     folder = copy_artifact(house, tmp_path / "b")
     manifest = manifest_of(folder)
     manifest["inputs"]["numeric"].remove("LotArea")
+    if "lean" in manifest:  # the lean graph's columns, as consistently
+        manifest["lean"]["columns"].remove("LotArea")
+        manifest["lean"]["numeric"] -= 1
     _consistent_columns(manifest)
     write_sealed(folder, manifest)
-    refused(folder, "the graph's input 'num' is tensor(double)")
+    refused(folder, f"the graph's input '{'x' if 'lean' in manifest else 'num'}' is tensor(double)")
     # another model's graph, its sha256 and size in the manifest
     folder = copy_artifact(house, tmp_path / "c")
     other = built_models["penguins"].folder
@@ -417,7 +428,7 @@ def test_10_oversized_files_are_refused_from_their_size(folder: Path) -> None:
 
 def test_10_a_vocabulary_beyond_the_limit_is_refused_quickly(folder: Path) -> None:
     manifest = manifest_of(folder)
-    manifest["inputs"]["category_ids"]["vocabulary"] += [f"v{k}" for k in range(LIMITS["vocabulary"])]
+    ids_section(manifest)["vocabulary"] += [f"v{k}" for k in range(LIMITS["vocabulary"])]
     write_sealed(folder, manifest)
     refused(folder, "texts, more than the runtime's limit of 1,000,000", seconds=20)
 
@@ -442,6 +453,8 @@ def test_11_pinning_an_artifact(house_prices: Built, folder: Path) -> None:
     numeric = manifest["inputs"]["numeric"]
     a, b = numeric.index("OverallQual"), numeric.index("OverallCond")
     numeric[a], numeric[b] = numeric[b], numeric[a]
+    if "lean" in manifest:  # the lean graph's columns, as consistently
+        manifest["lean"]["columns"] = [*numeric, *manifest["inputs"]["categorical"]]
     _consistent_columns(manifest)
     write_sealed(folder, manifest)
     record = records_from_frame(house_prices.trained.X_test.iloc[:1])[0]

@@ -77,7 +77,9 @@ _NODES_FOR_AN_INPUT = 2
 CHECK_ROWS = 4096
 _DEFAULT = ("", "ai.onnx")
 _FLAT = "cat_flat_ids"
-#: element-wise operators keeping a NaN or an infinity non-finite (with finite constants)
+_FLOATS = frozenset({TensorProto.FLOAT, TensorProto.DOUBLE})
+#: element-wise operators keeping a NaN or an infinity non-finite (with finite constants;
+#: ``Cast`` to a float type only)
 _KEEPS_NONFINITE = frozenset({"Log", "Neg", "Abs", "Identity", "Cast", "Sqrt", "Add", "Sub", "Mul", "Div"})
 #: a selection goes into the weights only when it keeps at least this share of its input's
 #: columns: for one row a node costs more than a wider matrix, for batches the columns do
@@ -530,6 +532,8 @@ class _Reach:
                         yield out, offset + column
                     offset += facts.width(part) or 0
             elif op in _KEEPS_NONFINITE and node.domain in _DEFAULT:
+                if op == "Cast" and next((a.i for a in node.attribute if a.name == "to"), 0) not in _FLOATS:
+                    continue  # a cast to an integer turns NaN into a number
                 others = [i for i in node.input if i != tensor]
                 constant = all(o in facts.constants and np.isfinite(facts.constants[o]).all() for o in others)
                 if constant and facts.width(out) == facts.width(tensor):
@@ -590,11 +594,10 @@ def _pack(
             continue
         node = by_output[old.output[0]]
         value = facts.constants[constant]
-        if value.size == 1:
-            continue  # broadcasts over both columns
-        wider = np.concatenate([value.reshape(-1), np.zeros(1)]).reshape(
-            *value.shape[:-1], value.shape[-1] + 1
-        )
+        # the test's column gets the neutral operand (0 added, times 1): it stays 0 on an
+        # accepted row whatever the constants (exp(0) = 1, never an overflow), NaN elsewhere
+        neutral = 1.0 if node.op_type in ("Mul", "Div") else 0.0
+        wider = np.array([[float(value.reshape(-1)[0]), neutral]])
         replaced = f"{constant}_lean"
         model.graph.initializer.append(numpy_helper.from_array(wider.astype(value.dtype), replaced))
         node.input[list(node.input).index(constant)] = replaced
@@ -751,7 +754,7 @@ def _tail(facts: _Facts, tensor: str) -> list[tuple[NodeProto, str | None]] | No
         constant = others[0] if others else None
         if constant is not None:
             value = facts.constants[constant]
-            if value.size != 1 and (value.ndim == 0 or value.shape[-1] != 1):
+            if value.size != 1 or value.dtype != np.float64:
                 return None
         path.append((node, constant))
         tensor = node.output[0]
@@ -899,15 +902,23 @@ def _vocabulary_size(ids_model: ModelProto) -> int:
 
 
 def _single_stride(ids_model: ModelProto) -> int:
+    """The vocabulary size of a graph with one categorical column. Each fused table holds
+    ``k * stride`` values (``k`` > 1 when the column feeds several columns: the
+    ``fused_shift_*`` offsets, multiples of the stride, pick the rows), so the stride is
+    the greatest common divisor of the fused tables' sizes and shifts."""
+    sizes: list[int] = []
     for node in ids_model.graph.node:
-        if node.op_type == "LabelEncoder":
+        if node.op_type == "LabelEncoder" and node.name.startswith("fused_"):
             keys = next((a for a in node.attribute if a.name == "keys_tensor"), None)
             if keys is not None:
-                return len(numpy_helper.to_array(keys.t)) - 1
+                sizes.append(len(numpy_helper.to_array(keys.t)))
     for t in ids_model.graph.initializer:
+        values = numpy_helper.to_array(t)
         if t.name.startswith("fused_table_"):
-            return int(numpy_helper.to_array(t).size) - 1
-    return 1
+            sizes.append(int(values.size))
+        elif t.name.startswith("fused_shift_"):
+            sizes.extend(int(abs(v)) for v in values.reshape(-1) if v)
+    return int(np.gcd.reduce(sizes)) - 1 if sizes else 1
 
 
 def _accepted_ids(

@@ -13,7 +13,7 @@ accepted rows.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,81 @@ import onnxruntime as ort
 from ._errors import ArtifactError
 from ._inputs import NAT, InputAdapter
 from ._reader import RecordReader
+
+_DOUBLE, _STRING, _INT64, _BOOL = 11, 8, 7, 9  # ONNX TensorProto element types
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise ValueError("a truncated varint")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, value or start, end) of a protobuf message's fields."""
+    at = start
+    while at < end:
+        key, at = _varint(data, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _varint(data, at)
+            yield number, wire, value, at
+        elif wire == 2:
+            length, at = _varint(data, at)
+            if at + length > end:
+                raise ValueError("a field beyond its message")
+            yield number, wire, at, at + length
+            at += length
+        elif wire in (1, 5):
+            at += 8 if wire == 1 else 4
+            yield number, wire, at, at
+        else:
+            raise ValueError(f"wire type {wire}")
+
+
+def _value_info(data: bytes, start: int, end: int) -> tuple[str, tuple[int, list[int | None]]]:
+    """A ValueInfoProto: its name, element type and dimensions (None: not fixed)."""
+    name, kind, dims = "", 0, []
+    for number, wire, a, b in _fields(data, start, end):
+        if number == 1 and wire == 2:
+            name = data[a:b].decode("utf-8", "replace")
+        elif number == 2 and wire == 2:  # TypeProto
+            for n2, w2, a2, b2 in _fields(data, a, b):
+                if n2 == 1 and w2 == 2:  # tensor_type
+                    for n3, w3, a3, b3 in _fields(data, a2, b2):
+                        if n3 == 1 and w3 == 0:
+                            kind = a3
+                        elif n3 == 2 and w3 == 2:  # shape
+                            for n4, w4, a4, b4 in _fields(data, a3, b3):
+                                if n4 == 1 and w4 == 2:  # dim
+                                    value = None
+                                    for n5, w5, a5, _ in _fields(data, a4, b4):
+                                        if n5 == 1 and w5 == 0:
+                                            value = a5
+                                    dims.append(value)
+    return name, (kind, dims)
+
+
+def graph_interface(model: bytes) -> tuple[dict[str, tuple[int, list[int | None]]], ...]:
+    """The inputs and outputs of a serialized ONNX model, read from its bytes without
+    onnxruntime: name -> (element type, dimensions). Raises ValueError when malformed."""
+    inputs: dict[str, tuple[int, list[int | None]]] = {}
+    outputs: dict[str, tuple[int, list[int | None]]] = {}
+    for number, wire, a, b in _fields(model, 0, len(model)):
+        if number == 7 and wire == 2:  # ModelProto.graph
+            for n2, w2, a2, b2 in _fields(model, a, b):
+                if n2 in (11, 12) and w2 == 2:  # GraphProto.input, GraphProto.output
+                    name, spec = _value_info(model, a2, b2)
+                    (inputs if n2 == 11 else outputs)[name] = spec
+    return inputs, outputs
+
 
 #: a fast call that did not give an answer (the record takes the checked path)
 NO_ANSWER: Any = object()
@@ -120,9 +195,11 @@ class LeanGraph:
         reader = RecordReader(adapter.numeric, adapter.categorical, vocabulary, adapter.missing, adapter)
         return cls(spec, session, model_onnx, session.get_session_options(), main, checks, reader, source)
 
-    def check(self, source: str, classes: Sequence[Any]) -> None:
-        """The lean graph against its manifest before the first call: its inputs, and its
-        outputs' shapes on one row of missing values."""
+    def check(self, source: str, classes: Sequence[Any], label_type: str | None = None) -> None:
+        """The lean graph and model.onnx against the manifest before the first call: the
+        lean graph's inputs and outputs, and its outputs' shapes on one row of missing
+        values; model.onnx's inputs and ``refusals`` width (read from the graph's bytes:
+        its session is only made when a row is refused)."""
         width = self.reader.width
         moments = len(self.reader.datetime)
         expected = {self._input: ("tensor(double)", width), "dt": ("tensor(int64)", moments)}
@@ -131,8 +208,20 @@ class LeanGraph:
             shape = list(spec.shape)
             if spec.type != kind or len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != columns):
                 raise ArtifactError(
-                    f"{source}: the lean graph's input '{spec.name}' is {spec.type} {shape}, the manifest's "
+                    f"{source}: the graph's input '{spec.name}' is {spec.type} {shape}, the manifest's "
                     f"columns make {kind} [N, {columns}]"
+                )
+        outputs = {o.name: o.type for o in self._session.get_outputs()}
+        wanted = {name: "tensor(double)" for name in self.names}
+        if classes:
+            wanted[self._main[0]] = label_type or outputs.get(self._main[0], "?")
+        if self._kind == "flags":
+            wanted[self.names[-1]] = "tensor(bool)"
+        for name, kind in wanted.items():
+            if outputs.get(name) != kind:
+                raise ArtifactError(
+                    f"{source}: the graph has no {kind} output '{name}' (its outputs: {outputs}), "
+                    "which the manifest describes"
                 )
         x = np.full((1, width), np.nan)
         x[:, self._numeric :] = self._missing_id
@@ -141,7 +230,7 @@ class LeanGraph:
             results = self._run(self.names, {k: feeds[k] for k in self.inputs}, self._run_options)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ArtifactError(
-                f"{source}: the lean graph does not run on the manifest's columns ({exc})"
+                f"{source}: the graph does not run on the manifest's columns ({exc})"
             ) from None
         widths = {name: 1 for name in self._main}
         if classes:
@@ -151,8 +240,37 @@ class LeanGraph:
         for name, result in zip(self.names, results, strict=True):
             if result.shape[0] != 1 or (name in widths and result.size != widths[name]):
                 raise ArtifactError(
-                    f"{source}: the lean graph's output '{name}' has shape {list(result.shape)} for one "
-                    "row, which its manifest does not describe"
+                    f"{source}: the graph's output '{name}' has shape {list(result.shape)} for one row, "
+                    "which its manifest does not describe"
+                )
+        self._check_reasons_graph(source)
+
+    def _check_reasons_graph(self, source: str) -> None:
+        """model.onnx names the refused rows' checks: its inputs must be the manifest's
+        groups and its ``refusals`` one column per check."""
+        try:
+            inputs, outputs = graph_interface(self._model_onnx)
+        except ValueError as exc:
+            raise ArtifactError(f"{source}: model.onnx cannot be read ({exc})") from None
+        reader = self.reader
+        groups = {
+            "num": (_DOUBLE, reader.width - len(reader.categorical)),
+            "cat": (_STRING, len(reader.categorical)),
+            "dt": (_INT64, len(reader.datetime)),
+        }
+        expected = {name: spec for name, spec in groups.items() if spec[1]}
+        found = {name: (kind, dims[1] if len(dims) == 2 else None) for name, (kind, dims) in inputs.items()}
+        if found != expected:
+            raise ArtifactError(
+                f"{source}: the graph's inputs in model.onnx {found} are not the manifest's column groups "
+                f"{expected}"
+            )
+        if self._checks:
+            kind, dims = outputs.get("refusals", (None, []))
+            if kind != _BOOL or len(dims) != 2 or dims[1] != self._checks:
+                raise ArtifactError(
+                    f"{source}: the graph's output 'refusals' has shape {['N', *dims[1:]]} in model.onnx, "
+                    f"the manifest describes {self._checks} checks"
                 )
 
     # ------------------------------------------------------------------ batches

@@ -269,7 +269,11 @@ class Model:
         shapes). A sealed but inconsistent artifact (checks dropped, a column missing,
         another model's graph) is refused here, not inside ``predict``."""
         if self._lean is not None:
-            self._lean.check(source, self.classes)
+            label = self._manifest["outputs"].get("label")
+            kind = (
+                None if label is None else "tensor(string)" if label["dtype"] == "string" else "tensor(int64)"
+            )
+            self._lean.check(source, self.classes, kind)
             return
         adapter = self._adapter
         expected_inputs = {

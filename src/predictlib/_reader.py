@@ -80,8 +80,8 @@ class RecordReader:
     ) -> None:
         self.width = len(numeric) + len(categorical)
         self._numeric = _getter(list(numeric))
-        self._categorical = list(categorical)
-        self._categories = _getter(self._categorical)
+        self.categorical = list(categorical)
+        self._categories = _getter(self.categorical)
         self.datetime = list(adapter.datetime)
         self._moments = _getter(self.datetime)
         self._adapter = adapter
@@ -113,7 +113,7 @@ class RecordReader:
         )
         plain, nan, array, float64, pick = _PLAIN_NUMBERS, _NAN, np.ndarray, np.float64, operator.itemgetter
         slow_ids, moments = self._ids, self._with_moments if self.datetime else None
-        several = len(self._categorical) > 1
+        several = len(self.categorical) > 1
 
         def read(record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
             try:
@@ -131,6 +131,8 @@ class RecordReader:
                 ids = slow_ids(texts)
                 if ids is None:
                     return None
+            except Exception:  # noqa: BLE001 - a value whose hash or == raises: the checked path names it
+                return None
             try:
                 x = array(shape, float64, pack(*numbers, *ids))
             except (OverflowError, struct.error):
@@ -145,22 +147,23 @@ class RecordReader:
         index = self._index
         ids: list[float] = []
         for value in texts:
-            try:
-                known = index.get(value)
-            except TypeError:
+            if value is None:
+                ids.append(self._missing)
+                continue
+            if type(value) is not str:  # NaN is missing; anything else: the checked path
+                if type(value) is float and value != value:
+                    ids.append(self._missing)
+                    continue
                 return None
+            known = index.get(value)
             if known is not None:
                 ids.append(known)
-            elif type(value) is str:
+            else:
                 if value == self.missing_text or not _encodable(value):
                     return None
                 ids.append(self._unseen)
                 if len(index) < self._remember:
                     index[value] = self._unseen  # one dict store: thread-safe
-            elif type(value) is float and value != value:
-                ids.append(self._missing)
-            else:
-                return None
         return ids
 
     def _with_moments(self, x: np.ndarray, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:

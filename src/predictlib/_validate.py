@@ -74,6 +74,7 @@ RUNTIME_MEMBERS = (
     "inputs",
     "outputs",
     "integrity",
+    "lean",  # optional: the lean graph (predictlib._lean)
 )
 
 
