@@ -4,7 +4,8 @@
  * Single-record latency of a model artifact through the client (input adaptation,
  * the onnxruntime run and output shaping), printed as JSON:
  *
- *   node bench.js ARTIFACT_FOLDER [--backend node|web] [--file model.onnx|model.ort]
+ *   node bench.js ARTIFACT_FOLDER [--backend node|web] [--file model.onnx|model.ort|model.ids.onnx]
+ *   (default file: the client's, the lean graph when the manifest has one)
  *                 [--runs 2000] [--warmup 200]
  *   {"model":"house_prices","version":"1.0.0","backend":"node","file":"model.onnx",
  *    "runs":2000,"p50_us":41.2,"p90_us":...,"p99_us":...,"mean_us":...}
@@ -19,7 +20,7 @@ const { load } = require('./client');
 const { decode } = require('./golden');
 
 function parseArgs(argv) {
-  const args = { backend: 'node', file: 'model.onnx', runs: 2000, warmup: 200, folder: null };
+  const args = { backend: 'node', file: undefined, runs: 2000, warmup: 200, folder: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--backend') args.backend = argv[++i];
@@ -65,7 +66,7 @@ async function main() {
     model: model.name,
     version: model.version,
     backend: args.backend,
-    file: args.file,
+    file: model.file,
     runs: args.runs,
     p50_us: round(quantile(sorted, 0.5)),
     p90_us: round(quantile(sorted, 0.9)),

@@ -27,6 +27,8 @@ const path = require('node:path');
 const FORMAT_VERSION = 1;
 const MANIFEST_FILE = 'manifest.json';
 const MODEL_FILE = 'model.onnx';
+/** The lean graph (manifest 'lean', docs/embedding.md): one float64 input, one refusal test. */
+const LEAN_FILE = 'model.ids.onnx';
 /** Graph input names of the groups (the manifest's inputs.columns[].group). */
 const NUM = 'num';
 const CAT = 'cat';
@@ -334,6 +336,7 @@ function checkManifest(text, source) {
 /** The sha256 the manifest records for `file` (model.onnx or one of `files`). */
 function expectedDigest(manifest, file, source) {
   if (file === MODEL_FILE) return manifest.integrity.model_sha256;
+  if (file === LEAN_FILE && manifest.lean) return manifest.integrity.ids_model_sha256;
   const entry = manifest.files && manifest.files[file];
   if (!entry || typeof entry.sha256 !== 'string') {
     throw new ArtifactError(`${source}: the manifest lists no file '${file}'`);
@@ -400,14 +403,21 @@ function sessionOptions(backend, threads) {
  * Load the model of an artifact folder.
  *
  * options.backend: 'node' (onnxruntime-node, default) or 'web' (onnxruntime-web, wasm);
- * options.file: 'model.onnx' (default) or 'model.ort' (the ORT-format model);
+ * options.file: 'model.onnx', 'model.ort' (the ORT-format model) or 'model.ids.onnx' (the lean
+ *   graph of the manifest's 'lean': one float64 input of numbers and category ids, one refusal
+ *   test; model.onnx then names the checks of the refused rows). Default: the lean graph when
+ *   the manifest has one, else model.onnx;
  * options.threads: intra-op threads for onnxruntime-node (default 1);
  * options.ort: an onnxruntime module to use instead of the backend's.
  */
 async function load(folder, options = {}) {
   const backend = options.backend || 'node';
-  const file = options.file || MODEL_FILE;
-  const { manifest, model } = readArtifact(folder, file);
+  const first = readArtifact(folder, options.file === LEAN_FILE ? MODEL_FILE : options.file || MODEL_FILE);
+  const { manifest } = first;
+  const file = options.file || (manifest.lean ? LEAN_FILE : MODEL_FILE);
+  // the lean graph runs; model.onnx (checked now, run when a row is refused) names the checks
+  const lean = file === LEAN_FILE ? { reasons: first.model, options: sessionOptions(backend, options.threads || 1) } : null;
+  const model = lean ? readChecked(folder, manifest, LEAN_FILE) : first.model;
   const ort = options.ort || onnxruntime(backend);
   let session;
   try {
@@ -416,7 +426,7 @@ async function load(folder, options = {}) {
   } catch (exc) {
     throw new ArtifactError(`${folder}: onnxruntime cannot load ${file} (${exc.message})`);
   }
-  return new Model(manifest, session, ort, { source: folder, file, backend });
+  return new Model(manifest, session, ort, { source: folder, file, backend, lean });
 }
 
 // ---------------------------------------------------------------- the model
@@ -487,11 +497,15 @@ class Model {
       throw new ArtifactError(`${info.source}: the manifest lacks ${exc.message}`);
     }
     this._fetch = this._refusals ? [...this._outputs, this._refusals] : [...this._outputs];
+    this._lean = info.lean ? this._leanSpec(manifest, info) : null;
+    if (this._lean) this._fetch = this._lean.fetch;
     const names = new Set(session.outputNames);
     for (const name of this._fetch) {
       if (!names.has(name)) throw new ArtifactError(`${info.source}: the graph has no output '${name}'`);
     }
-    const groups = [[NUM, this.numeric], [CAT, this.categorical], [DT, this.datetime]];
+    const groups = this._lean
+      ? [[this._lean.input, this.columns.slice(0, this._lean.width)], [DT, this.datetime]]
+      : [[NUM, this.numeric], [CAT, this.categorical], [DT, this.datetime]];
     for (const [group, columns] of groups) {
       if (columns.length && !session.inputNames.includes(group)) {
         throw new ArtifactError(`${info.source}: the graph has no input '${group}'`);
@@ -504,6 +518,69 @@ class Model {
       }
     }
     this._columnSet = new Set(this.columns);
+  }
+
+  /** The manifest's 'lean' section, checked against the columns (docs/embedding.md). */
+  _leanSpec(manifest, info) {
+    const lean = manifest.lean;
+    const columns = [...this.numeric, ...this.categorical];
+    if (
+      !lean ||
+      !Array.isArray(lean.columns) ||
+      lean.columns.join('\u0000') !== columns.join('\u0000') ||
+      lean.columns.length !== columns.length ||
+      lean.numeric !== this.numeric.length ||
+      !Array.isArray(lean.vocabulary)
+    ) {
+      throw new ArtifactError(`${info.source}: the manifest's lean section does not match its inputs`);
+    }
+    const signal = lean.refused;
+    const packed = signal && signal.kind === 'nan' && this._outputs.includes(signal.output);
+    const fetch = signal && !packed ? [...this._outputs, signal.output] : [...this._outputs];
+    return {
+      input: lean.input,
+      width: columns.length,
+      index: new Map(lean.vocabulary.map((text, k) => [text, k])),
+      unseen: lean.vocabulary.length,
+      signal,
+      packed,
+      fetch,
+      reasons: null,
+      reasonsBytes: info.lean.reasons,
+      reasonsOptions: info.lean.options,
+    };
+  }
+
+  /** The rows (0..n-1) the lean graph refuses. */
+  _leanRefused(results, n) {
+    const { signal } = this._lean;
+    if (!signal) return [];
+    const data = results[signal.output].data;
+    const width = data.length / n;
+    const refused = [];
+    for (let k = 0; k < n; k++) {
+      if (signal.kind === 'flags') {
+        for (let c = 0; c < width; c++) {
+          if (data[k * width + c]) {
+            refused.push(k);
+            break;
+          }
+        }
+      } else if (!Number.isFinite(data[k * width + signal.column])) refused.push(k);
+    }
+    return refused;
+  }
+
+  /** model.onnx's refusal flags of `rows` (indices into records), its session made once. */
+  async _reasons(cells, rows) {
+    const lean = this._lean;
+    if (!lean.reasons) {
+      const bytes = new Uint8Array(lean.reasonsBytes.buffer, lean.reasonsBytes.byteOffset, lean.reasonsBytes.byteLength);
+      lean.reasons = await this._ort.InferenceSession.create(bytes, lean.reasonsOptions);
+    }
+    // the main outputs too: onnxruntime-node 1.23 returns a wrong output when asked for 'refusals' alone
+    const results = await lean.reasons.run(this._feeds(cells, rows), [...this._outputs, this._refusals]);
+    return results[this._refusals].data;
   }
 
   /** The input columns the model needs. */
@@ -683,6 +760,74 @@ class Model {
   async _run(cells, rows, single) {
     const n = rows.length;
     if (n === 0) return { outputs: [], problems: [] };
+    if (this._lean) return this._runLean(cells, rows, single);
+    const results = await this._session.run(this._feeds(cells, rows), this._fetch);
+    const problems = rows.map(() => []);
+    if (this._refusals) this._explain(results[this._refusals].data, cells, rows, single, problems, rows.map((_, k) => k));
+    return { outputs: this._shape(results, n), problems };
+  }
+
+  /** The lean graph on `rows`; model.onnx names the checks of the rows it refuses. */
+  async _runLean(cells, rows, single) {
+    const n = rows.length;
+    const { width, index, unseen, input } = this._lean;
+    const nNum = this.numeric.length;
+    const x = new Float64Array(n * width);
+    rows.forEach((row, k) => {
+      const { num, cat } = cells[row];
+      x.set(num, k * width);
+      for (let j = 0; j < cat.length; j++) {
+        const id = index.get(cat[j]);
+        x[k * width + nNum + j] = id === undefined ? unseen : id;
+      }
+    });
+    const feeds = { [input]: new this._ort.Tensor('float64', x, [n, width]) };
+    const nDt = this.datetime.length;
+    if (nDt) {
+      const dt = new BigInt64Array(n * nDt);
+      rows.forEach((row, k) => dt.set(cells[row].dt, k * nDt));
+      feeds[DT] = new this._ort.Tensor('int64', dt, [n, nDt]);
+    }
+    const results = await this._session.run(feeds, this._fetch);
+    const problems = rows.map(() => []);
+    const refused = this._leanRefused(results, n);
+    if (refused.length) {
+      const flags = await this._reasons(cells, refused.map((k) => rows[k]));
+      this._explain(flags, cells, rows, single, problems, refused);
+      if (refused.some((k) => problems[k].length === 0)) {
+        throw new ArtifactError(`${this.source}: the lean graph refused a row model.onnx accepts (rebuild the artifact)`);
+      }
+    }
+    return { outputs: this._shape(results, n), problems };
+  }
+
+  /** `flags` ([refused.length, n_checks]) as problems of rows `refused` (positions in `rows`). */
+  _explain(flags, cells, rows, single, problems, refused) {
+    const width = this._checks.length;
+    refused.forEach((k, i) => {
+      const row = rows[k];
+      for (let c = 0; c < width; c++) {
+        if (!flags[i * width + c]) continue;
+        const check = this._checks[c];
+        const value = this._columnSet.has(check.column)
+          ? cells[row].get(check.column)
+          : `<computed column '${check.column}'>`;
+        problems[k].push(
+          problem(
+            single ? null : row,
+            check.column,
+            value,
+            `refused by step '${check.step}' (${check.transformer}): ${check.reason}`,
+            'refused',
+          ),
+        );
+      }
+    });
+  }
+
+  /** model.onnx's inputs (num, cat texts, dt) for `rows`. */
+  _feeds(cells, rows) {
+    const n = rows.length;
     const nNum = this.numeric.length;
     const nCat = this.categorical.length;
     const feeds = {};
@@ -704,35 +849,19 @@ class Model {
       rows.forEach((row, k) => dt.set(cells[row].dt, k * nDt));
       feeds[DT] = new this._ort.Tensor('int64', dt, [n, nDt]);
     }
-    const results = await this._session.run(feeds, this._fetch);
-    const problems = rows.map(() => []);
-    if (this._refusals) {
-      const flags = results[this._refusals].data;
-      const width = this._checks.length;
-      rows.forEach((row, k) => {
-        for (let c = 0; c < width; c++) {
-          if (!flags[k * width + c]) continue;
-          const check = this._checks[c];
-          const value = this._columnSet.has(check.column)
-            ? cells[row].get(check.column)
-            : `<computed column '${check.column}'>`;
-          problems[k].push(
-            problem(
-              single ? null : row,
-              check.column,
-              value,
-              `refused by step '${check.step}' (${check.transformer}): ${check.reason}`,
-              'refused',
-            ),
-          );
-        }
-      });
-    }
-    return { outputs: this._shape(results, n), problems };
+    return feeds;
   }
 
   _shape(results, n) {
-    if (this.task === 'regression') return Array.from(results[this._outputs[0]].data.subarray(0, n));
+    if (this.task === 'regression') {
+      const data = results[this._outputs[0]].data;
+      if (this._lean && this._lean.packed) {
+        // the lean graph's prediction [N, 2]: the prediction and the refusal test
+        const at = this._lean.signal.column === 0 ? 1 : 0;
+        return Array.from({ length: n }, (_, i) => data[i * 2 + at]);
+      }
+      return Array.from(data.subarray(0, n));
+    }
     const labels = results[this._outputs[0]].data;
     const proba = results[this._outputs[1]].data;
     const k = this.classes.length;
@@ -749,6 +878,9 @@ class Model {
   async close() {
     if (this._session && typeof this._session.release === 'function') await this._session.release();
     this._session = null;
+    const reasons = this._lean && this._lean.reasons;
+    if (reasons && typeof reasons.release === 'function') await reasons.release();
+    if (this._lean) this._lean.reasons = null;
   }
 }
 
@@ -757,6 +889,7 @@ module.exports = {
   NAT,
   FORMAT_VERSION,
   InputError,
+  LEAN_FILE,
   Model,
   PredictlibError,
   canonicalJson,

@@ -16,7 +16,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { isDeepStrictEqual } = require('node:util');
 
-const { ArtifactError, InputError, load, readArtifact } = require('./client');
+const { ArtifactError, InputError, LEAN_FILE, load, readArtifact } = require('./client');
 
 const GOLDEN_FILE = 'golden.json';
 const FLOAT = '$float';
@@ -140,7 +140,11 @@ function goldenSuite(backend, { integrity = false } = {}) {
   }
   for (const folder of folders) {
     const { manifest } = readArtifact(folder);
-    const files = ['model.onnx', ...Object.keys(manifest.files || {}).filter((f) => manifest.files[f].role === 'ort_model')];
+    const files = [
+      'model.onnx',
+      ...Object.keys(manifest.files || {}).filter((f) => manifest.files[f].role === 'ort_model'),
+      ...(manifest.lean ? [LEAN_FILE] : []), // the lean graph, model.onnx naming the refused rows' checks
+    ];
     for (const file of files) {
       describe(`${manifest.name} ${manifest.version}: ${file} on onnxruntime-${backend}`, () => {
         let model;
@@ -246,7 +250,7 @@ function integritySuite(folder, backend) {
     };
 
     it('refuses a model.onnx or model.ort that is not the one built', async () => {
-      for (const file of ['model.onnx', 'model.ort']) {
+      for (const file of ['model.onnx', 'model.ort', LEAN_FILE]) {
         const target = copy(`damaged-${file}`);
         const where = path.join(target, file);
         if (!fs.existsSync(where)) continue;
