@@ -58,6 +58,8 @@ def fmt_value(figure: str, value: float | None) -> str:
         return seconds(value)
     if figure.endswith("_mb"):
         return f"{value:.1f} MB"
+    if figure.endswith("_vs_floor"):
+        return f"{value:.1f}x"
     if figure.startswith("speedup"):
         return f"{value:,.0f}x"
     return f"{value:g}"
@@ -84,71 +86,79 @@ def model_table(name: str, m: dict[str, Any], floor: dict[str, Any]) -> list[str
     if "error" in m:
         return [f"### {name}", "", f"Not measured: {m['error']}", ""]
     sr, batch, h = m["single_row"], m["batch"], m["headline"]
+
+    def of_floor(p50: float | None) -> str:
+        return "" if not p50 or not floor.get("p50_us") else f"{p50 / floor['p50_us']:.1f}x"
+
     lines = [
         f"### {name}",
         "",
-        "| figure (median / p99) | predictlib | original pipeline | predictlib advantage |",
-        "|---|---|---|---|",
+        "| figure (median / p99) | predictlib | original pipeline | predictlib advantage | x the floor |",
+        "|---|---|---|---|---|",
         f"| single row from a dict | {_lat(sr['predictlib_dict'])} | {_lat(sr['original_frame'])} (1-row DataFrame) "
-        f"| {times(sr['predictlib_dict']['p50_us'], sr['original_frame']['p50_us'])} |",
-        f"| single row, pre-built input arrays | {_lat(sr['predictlib_prebuilt'])} | | |",
+        f"| {times(sr['predictlib_dict']['p50_us'], sr['original_frame']['p50_us'])} "
+        f"| {of_floor(sr['predictlib_dict']['p50_us'])} |",
+        f"| single row, pre-built input arrays | {_lat(sr['predictlib_prebuilt'])} | | "
+        f"| {of_floor(sr['predictlib_prebuilt']['p50_us'])} |",
         *(
             f"| single row from an object, Node.js client ({backend}) | "
-            f"{sr['node'][backend]['p50_us']:.1f} µs / {sr['node'][backend]['p99_us']:.1f} µs | | |"
+            f"{sr['node'][backend]['p50_us']:.1f} µs / {sr['node'][backend]['p99_us']:.1f} µs | | "
+            f"| {of_floor(sr['node'][backend]['p50_us'])} |"
             for backend in ("node", "web")
             if backend in sr.get("node", {})
         ),
         f"| single row, 1-row DataFrame | {_lat(sr['predictlib_frame'])} | {_lat(sr['original_frame'])} "
-        f"| {times(sr['predictlib_frame']['p50_us'], sr['original_frame']['p50_us'])} |",
+        f"| {times(sr['predictlib_frame']['p50_us'], sr['original_frame']['p50_us'])} "
+        f"| {of_floor(sr['predictlib_frame']['p50_us'])} |",
     ]
     for rows in sorted(batch["predictlib"], key=int):
         mine, theirs = batch["predictlib"][rows], batch["original"].get(rows)
         lines.append(
             f"| batch of {int(rows):,} row{'s' if int(rows) > 1 else ''} (DataFrame) | {_batch_cell(mine)} | {_batch_cell(theirs)} "
-            f"| {times(theirs and theirs['rows_per_s'], mine['rows_per_s'])} |"
+            f"| {times(theirs and theirs['rows_per_s'], mine['rows_per_s'])} | |"
         )
     pre = batch.get("predictlib_prebuilt", {}).get("1000000")
     if pre and "skipped" not in pre:
-        lines.append(f"| batch of 1,000,000 rows, pre-built input arrays | {_batch_cell(pre)} | | |")
+        lines.append(f"| batch of 1,000,000 rows, pre-built input arrays | {_batch_cell(pre)} | | | |")
     fp = m.get("footprint")
     if fp:
         cold, rss = fp["cold_start"], fp["rss"]
         a, b = cold["predictlib"], cold["original"]
         lines.append(
             f"| cold start: process start to first prediction | {seconds(a['p50_s'])} / {seconds(a['p99_s'])} "
-            f"| {seconds(b['p50_s'])} / {seconds(b['p99_s'])} | {times(a['p50_s'], b['p50_s'])} |"
+            f"| {seconds(b['p50_s'])} / {seconds(b['p99_s'])} | {times(a['p50_s'], b['p50_s'])} | |"
         )
         pa, pb = cold["predictlib"]["phases_p50_s"], cold["original"]["phases_p50_s"]
         lines.append(
             "| ... of which interpreter start-up / imports / load / first prediction "
-            f"| {_phases(pa)} | {_phases(pb)} | |"
+            f"| {_phases(pa)} | {_phases(pb)} | | |"
         )
         ra, rb = rss["predictlib"], rss["original"]
         lines.append(
             f"| RSS after load | {mb(ra['after_load']['rss'])} | {mb(rb['after_load']['rss'])} "
-            f"| {times(ra['after_load']['rss'], rb['after_load']['rss'])} |"
+            f"| {times(ra['after_load']['rss'], rb['after_load']['rss'])} | |"
         )
         singles = ra.get("after_singles", {}).get("rss")
         first = ra.get("after_first", {}).get("rss")
         count = rss.get("singles", 100_000)
         lines.append(
             f"| RSS growth over {count:,} single-row predictions (after the first) | "
-            f"{mb(singles - first) if singles is not None and first is not None else 'n/a'} | | |"
+            f"{mb(singles - first) if singles is not None and first is not None else 'n/a'} | | | |"
         )
         lines.append(
             f"| RSS after {count:,} single-row predictions (peak) | {mb(singles)} single rows, then "
             f"{mb(ra['after_batches']['rss'])} ({mb(ra['after_batches']['peak'])}) after batches "
-            f"| {mb(rb['after_batches']['rss'])} ({mb(rb['after_batches']['peak'])}) after batches | |"
+            f"| {mb(rb['after_batches']['rss'])} ({mb(rb['after_batches']['peak'])}) after batches | | |"
         )
     elif "footprint_error" in m:
-        lines.append(f"| cold start, RSS | not measured: {m['footprint_error']} | | |")
+        lines.append(f"| cold start, RSS | not measured: {m['footprint_error']} | | | |")
     lines.append(
         f"| model wheel (installed) | {kb(h.get('model_wheel_bytes'))} ({kb(h.get('model_installed_bytes'))}) "
-        f"| {kb(m['build'].get('pickle_bytes'))} (pickle, never shipped) | |"
+        f"| {kb(m['build'].get('pickle_bytes'))} (pickle, never shipped) | | |"
     )
     lines.append(
-        f"| onnxruntime floor (Identity graph) | {us(floor['p50_us'])}: predictlib from a dict is "
-        f"{h['overhead_vs_floor']:.1f}x the floor | | |"
+        f"| onnxruntime floor (Identity graph, one float64 input) | {us(floor['p50_us'])}: predictlib from a "
+        f"dict is {h['overhead_vs_floor']:.1f}x the floor | | | 1x |"
     )
     lines.append("")
     targets = m.get("targets") or []
@@ -161,6 +171,28 @@ def model_table(name: str, m: dict[str, Any], floor: dict[str, Any]) -> list[str
             )
         lines.append("")
     return lines
+
+
+def floor_table(models: dict[str, Any], floor: dict[str, Any]) -> list[str]:
+    """One row per model: a single row from a dict in times onnxruntime's floor (an
+    Identity graph on one float64 input, measured in the same run), and its target."""
+    lines = [
+        f"| model | single row from a dict, p50 | x the floor ({us(floor['p50_us'])}) "
+        "| pre-built input arrays, x the floor | target |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in models.items():
+        if "error" in m:
+            continue
+        h = m["headline"]
+        target = next((t for t in m.get("targets", []) if t["figure"] == "overhead_vs_floor"), None)
+        verdict = "" if target is None else f"{target['target']}: {'pass' if target['pass'] else '**FAIL**'}"
+        pre = h.get("prebuilt_vs_floor")
+        lines.append(
+            f"| {name} | {us(h['single_row_dict_p50_us'])} | {h['overhead_vs_floor']:.1f}x "
+            f"| {'' if pre is None else f'{pre:.1f}x'} | {verdict} |"
+        )
+    return [*lines, ""]
 
 
 def _phases(p: dict[str, float]) -> str:
@@ -204,6 +236,7 @@ def markdown(results: dict[str, Any], *, png: Path, root: Path) -> str:
         ]
     elif "error" in envs:
         lines += [f"Installed sizes not measured: {envs['error']}", ""]
+    lines += floor_table(results["models"], floor)
     for name, m in results["models"].items():
         lines += model_table(name, m, floor)
     lines += [
@@ -214,8 +247,10 @@ def markdown(results: dict[str, Any], *, png: Path, root: Path) -> str:
         "cold start and RSS are fresh `python -c` processes in throwaway uv venvs holding only each stack, "
         "timed from just before the spawn to the first prediction (the OS page cache is warm); "
         '"pre-built input arrays" is the onnxruntime session of the graph predictlib runs '
-        "(`model.ids.onnx` when the artifact has one) on the inputs the runtime builds (`num`, "
-        "`cat_ids`, `dt`), in one run, i.e. predictlib minus input adaptation and chunking. "
+        "(`model.ids.onnx` when the artifact has one: the lean graph, docs/design-graph.md) on the inputs "
+        "the runtime builds (`x`, or `num` and `cat_ids`, and `dt`), in one run, i.e. predictlib minus input "
+        'adaptation and chunking; "x the floor" is a p50 over the p50 of an Identity graph on one float64 '
+        "value (onnxruntime's own call cost) measured in the same run. "
         "MB = 10^6 bytes.",
     ]
     return "\n".join(lines) + "\n"

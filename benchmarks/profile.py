@@ -89,13 +89,16 @@ def grouped_floor_latency(example: dict[str, np.ndarray], calls: int = CALLS) ->
 
 def feeds_from_record(model: Any, record: dict[str, Any]) -> dict[str, Any]:
     """The graph's inputs for one record, as predictlib builds them (its adapter:
-    ``num``, ``cat`` or ``cat_ids``, ``dt``), for the graph :func:`session_for` opens."""
+    ``num``, ``cat`` or ``cat_ids``, ``dt``; ``x`` for a lean graph), for the graph
+    :func:`session_for` opens."""
     num, cat, _, problems, dt = model._adapter.from_records([record], single=True)
     if problems:
         raise ValueError(f"a benchmark record is refused: {problems}")
     names = {i.name for i in model._session.get_inputs()}
     given = {"num": num, "cat": cat, "cat_ids": cat, "dt": dt}
-    return {name: given[name] for name in ("num", "cat", "cat_ids", "dt") if name in names}
+    if "x" in names:  # the lean graph: the numbers, then the category ids, in one float64 matrix
+        given["x"] = np.concatenate([num, cat.astype(np.float64)], axis=1)
+    return {name: given[name] for name in ("x", "num", "cat", "cat_ids", "dt") if name in names}
 
 
 def session_for(folder: Path, **options: Any) -> ort.InferenceSession:
