@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import tolerances
 from .converters.sklearn.compose import COMPOSITION_OPS
 from .core.frame import MISSING, NAT, PLUMBING_OPS, Column, ExportError, registered_frame_converters
+from .passes.fold import FOLD_OPS
 from .passes.fuse import FUSION_OPS
 from .stages.export import Exported, export_pipeline, infer_columns
 
@@ -250,6 +251,8 @@ def check_declared_ops(model: Any, exported: Exported) -> None:
     declared = set(PLUMBING_OPS) | COMPOSITION_OPS
     if exported.fusion is not None:
         declared |= FUSION_OPS
+    if exported.folding is not None and exported.folding.chains_folded:
+        declared |= FOLD_OPS
     for step in _steps(model):
         if type(step) in converters:
             ops = converters[type(step)].onnx_ops

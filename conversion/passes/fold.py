@@ -52,6 +52,8 @@ from .simplify import column_selection, drop_dead, graph_facts, tensor_width
 
 #: rows of random input mixtures each fold is measured on
 CHECK_ROWS = 4096
+#: the operators a folded chain is written with (``E = MatMul(T, M) + v`` or ``T * a + b``)
+FOLD_OPS = frozenset({"MatMul", "Mul", "Add"})
 #: the checks a fold may rewrite (they read one tensor, element-wise)
 _CHECK_OPS = frozenset({"IsNaN", "IsInf"})
 _DEFAULT = ("", "ai.onnx")

@@ -198,12 +198,19 @@ def fuse_categorical(model: ModelProto, state: ExportState) -> Fusion | None:
 # ------------------------------------------------------------------------ the region
 
 
+#: the operators a fused region may hold; another operator computed from ``cat`` alone
+#: (an encoder's ``MatMul`` of its one-hot hits) ends the region: its inputs are exits
+_FUSABLE = _ELEMENTWISE | {"Gather", "Concat", "LabelEncoder"}
+
+
 def _region(nodes: Sequence[NodeProto], constants: set[str]) -> list[NodeProto]:
-    """The nodes computed from ``cat`` (and constants) alone, in graph order."""
+    """The nodes computed from ``cat`` (and constants) alone by fusable operators, in graph order."""
     tensors = {"cat"}
     region = []
     for node in nodes:
         inputs = [i for i in node.input if i]
+        if node.op_type not in _FUSABLE or node.domain not in ("", ML):
+            continue
         if any(i in tensors for i in inputs) and all(i in tensors or i in constants for i in inputs):
             region.append(node)
             tensors.update(o for o in node.output if o)
