@@ -498,6 +498,11 @@ class InputAdapter:
                 ids = self.ids.arrow_column(arrow)
                 if ids is not None:
                     return ids
+            from ._objects import object_ids  # object columns: one lookup per distinct object
+
+            ids = object_ids(self.ids, self.missing, values)
+            if ids is not None:
+                return ids
         texts = _as_string_array(values, self.missing)
         if texts is None:
             texts = np.empty(len(values), dtype=object)

@@ -1,0 +1,102 @@
+"""Object columns (pandas ``object`` dtype, numpy object arrays) as category ids,
+looked up once per distinct *object* instead of once per cell.
+
+A column of Python objects holds pointers. Where a column repeats the same objects
+(pandas' CSV reader makes one str object per distinct text of a chunk, and so do most
+loaders: pandas 2's default ``object`` columns), the pointers are hashed as int64 by
+``pandas.factorize`` (C, no Python object touched), each distinct object is looked
+up once (str: its id; None, NaN, pandas.NA: missing) and the ids are taken by the
+codes. The same object always has the same id, so the result is the per-cell lookup's
+by construction; a column of distinct objects only costs the factorization more.
+
+Anything but exact ``str`` and plain missing markers (numbers, str subclasses, the
+reserved missing-value text, text that is not valid Unicode) sends the column to the
+value-by-value path, which names each problem. A column of mostly distinct objects
+(e.g. ``astype(object)`` of a pandas 3 ``str`` column) is copied into an arrow string
+array instead (when pyarrow is installed) and looked up with ``index_in``. pandas is never imported here: it is
+used only when the caller's process has it already (its objects are being adapted).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from typing import Any
+
+import numpy as np
+
+from ._ids import CategoryIds
+from ._inputs import is_missing_scalar
+
+#: columns shorter than this take the per-value path (the factorization's fixed cost)
+MIN_ROWS = 512
+#: rows whose objects are counted to tell repeated objects from distinct ones
+SAMPLE = 1024
+
+
+def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray | None:
+    """The ids of an object column (a pandas Series or a 1-D numpy object array), or
+    None: not such a column, pandas not loaded, or a value the per-value path must name."""
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return None
+    if hasattr(values, "iloc"):
+        if values.dtype != object:
+            return None
+        values = values.to_numpy()
+    if not isinstance(values, np.ndarray) or values.dtype != object or values.ndim != 1:
+        return None
+    n = len(values)
+    if n < MIN_ROWS:
+        return None
+    values = np.ascontiguousarray(values)
+    if len(set(map(id, values[:SAMPLE]))) > SAMPLE // 4:
+        # mostly distinct objects (e.g. ``astype(object)`` of a str column): their texts
+        # copied by pyarrow and looked up with index_in cost less than one lookup each
+        return _by_arrow(ids, values)
+    # the column's pointers, read in place (valid while ``values`` holds the objects)
+    pointers = np.ctypeslib.as_array((ctypes.c_ssize_t * n).from_address(values.ctypes.data))
+    codes, uniques = pd.factorize(pointers)
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)  # each object's first row
+    table = _lookup(ids, missing_text, values[first])
+    if table is None:
+        return None
+    return table[codes]
+
+
+def _by_arrow(ids: CategoryIds, values: np.ndarray) -> np.ndarray | None:
+    """Ids through an arrow string array (pyarrow refuses anything but str and nulls:
+    None, NaN, pandas.NA); None without pyarrow or for any other value."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return None
+    try:  # the type inferred, not given: given string, pyarrow would take bytes as text
+        texts = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, UnicodeEncodeError, TypeError, ValueError):
+        return None
+    if pa.types.is_null(texts.type):
+        return np.full(len(values), ids.missing, dtype=np.int64)
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        return None
+    return ids.arrow_column(texts)
+
+
+def _lookup(ids: CategoryIds, missing_text: str, objects: np.ndarray) -> np.ndarray | None:
+    """The id of each distinct object, or None when one is not a plain text or missing value."""
+    is_text = np.fromiter((type(v) is str for v in objects), dtype=bool, count=len(objects))
+    table = np.full(len(objects), ids.missing, dtype=np.int64)
+    for v in objects[~is_text]:
+        if not is_missing_scalar(v) or isinstance(v, (bool, np.bool_)):
+            return None
+    texts = objects[is_text]
+    if not len(texts):
+        return table
+    if (texts == missing_text).any():
+        return None
+    found, bad = ids.column(texts)
+    if bad:
+        return None
+    table[is_text] = found
+    return table
