@@ -359,3 +359,15 @@ def test_verified_on_held_out_and_generated_records(task: str, tmp_path: Path) -
     report = verify_packaged(pipeline, X[:1000], X[1000:], tmp_path, f"lgbm_{task}")
     if task == "regression":
         assert report["generated"]["max_abs_error"] == 0.0
+
+
+def test_pandas_categories_verified_by_package(tmp_path: Path) -> None:
+    """A model fitted on pandas category columns, packaged as the build does: the
+    verification gives the original its columns with their fitted category dtype (an
+    unknown text becomes missing) and the graph the texts."""
+    rng = np.random.default_rng(12)
+    X, y = category_frames(rng, 1200)
+    model = LGBMRegressor(n_estimators=40, num_leaves=15, verbose=-1, n_jobs=1, min_child_samples=5)
+    quietly(lambda: model.fit(X[:1000], y[:1000]))
+    report = verify_packaged(model, X[:1000], X[1000:], tmp_path, "lgbm_categories")
+    assert report["generated"]["max_abs_error"] == 0.0

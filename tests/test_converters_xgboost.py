@@ -270,3 +270,16 @@ def test_errors_are_zero_on_extreme_rows() -> None:
         0.0,
         0.0,
     )
+
+
+def test_pandas_categories_verified_by_package(tmp_path: Path) -> None:
+    """Fitted on a pandas category column and packaged as the build does (the original
+    gets the column with its fitted category dtype, the graph the texts): bit for bit."""
+    rng = np.random.default_rng(12)
+    X, y = category_frames(rng, 1200)
+    model = XGBClassifier(
+        n_estimators=30, max_depth=4, enable_categorical=True, max_cat_to_onehot=1, n_jobs=1
+    )
+    quietly(lambda: model.fit(X[:1000], (y[:1000] > np.median(y)).astype(int)))
+    report = verify_packaged(model, X[:1000], X[1000:], tmp_path, "xgb_categories")
+    assert report["generated"]["max_abs_error"] == 0.0

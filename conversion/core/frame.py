@@ -76,10 +76,14 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a frame: its name and its kind (``"num"``, ``"str"`` or ``"dt"``)."""
+    """A column of a frame: its name and its kind (``"num"``, ``"str"`` or ``"dt"``).
+
+    ``categories``: a text column fitted as a pandas ``category`` column of texts (the
+    fitted model is given it with that dtype: a text outside them becomes missing)."""
 
     name: str
     kind: str
+    categories: tuple[str, ...] | None = field(default=None, compare=False)
 
 
 def block_type(kind: str, width: int) -> DoubleTensorType | StringTensorType | Int64TensorType:

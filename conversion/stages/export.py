@@ -146,6 +146,8 @@ def infer_columns(frame: Any) -> list[Column]:
             columns.append(Column(str(name), DT))
         elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             columns.append(Column(str(name), NUM))
+        elif isinstance(dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in dtype.categories):
+            columns.append(Column(str(name), STR, tuple(dtype.categories)))
         elif (
             pd.api.types.is_object_dtype(dtype)
             or pd.api.types.is_string_dtype(dtype)

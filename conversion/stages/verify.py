@@ -85,6 +85,9 @@ def reference_frame(records: Sequence[dict[str, Any]], columns: Sequence[Column]
                 data[col.name] = pd.Series(cells, dtype="datetime64[ns]")
             except (TypeError, ValueError, OverflowError):
                 data[col.name] = pd.Series(cells, dtype=object)
+        elif col.categories is not None:  # fitted as a category column: given with that dtype
+            cells = [None if is_missing_scalar(v) else v for v in values]
+            data[col.name] = pd.Series(pd.Categorical(cells, categories=list(col.categories)))
         else:
             cells = [None if is_missing_scalar(v) else v for v in values]
             try:
