@@ -25,8 +25,10 @@ from pathlib import Path
 from sklearn.base import BaseEstimator, is_classifier
 
 from .converters.boosting import registered_boosting
-from .converters.feature_engine.wrappers import SUPPORTS as META_SUPPORTS
+from .converters.feature_engine.wrappers import SUPPORTS as FEATURE_ENGINE_META
+from .converters.sklearn.compose import SUPPORTS as COMPOSITION_SUPPORTS
 from .converters.sklearn.estimators import registered_estimators
+from .converters.sklearn.preprocessing import NOT_PIPELINE_STEPS
 from .core.frame import (
     frame_aware_classes,
     registered_frame_converters,
@@ -54,6 +56,18 @@ FEATURE_ENGINE_MODULES = (
     "wrappers",
     "_prediction",
 )
+
+#: scikit-learn's modules whose transformers the table accounts for, converted or refused
+SKLEARN_MODULES = (
+    "preprocessing",
+    "impute",
+    "feature_selection",
+    "decomposition",
+    "kernel_approximation",
+    "random_projection",
+)
+#: what the meta-estimators' parsers support (feature-engine's wrappers, scikit-learn's compositions)
+META_SUPPORTS = {**FEATURE_ENGINE_META, **COMPOSITION_SUPPORTS}
 
 #: the test that refuses every not-convertible class (tests/test_unsupported.py)
 NOT_CONVERTIBLE_TEST = "test_unsupported.test_not_convertible_step_is_refused"
@@ -133,10 +147,26 @@ def feature_engine_classes() -> list[type]:
     return [classes[k] for k in sorted(classes)]
 
 
+def sklearn_classes() -> list[type]:
+    """The public estimator classes of :data:`SKLEARN_MODULES` (IterativeImputer included)."""
+    importlib.import_module("sklearn.experimental.enable_iterative_imputer")
+    classes: dict[str, type] = {}
+    for name in SKLEARN_MODULES:
+        module = importlib.import_module(f"sklearn.{name}")
+        for attr in getattr(module, "__all__", dir(module)):
+            obj = getattr(module, attr, None)
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator) and obj is not BaseEstimator:
+                classes[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return [classes[k] for k in sorted(classes)]
+
+
 def family(cls: type) -> str:
-    """``feature_engine.creation.math_features`` -> ``creation``."""
+    """``feature_engine.creation.math_features`` -> ``creation``,
+    ``sklearn.preprocessing._data`` -> ``preprocessing``."""
     parts = cls.__module__.split(".")
-    return parts[1].lstrip("_") if parts[0] == "feature_engine" and len(parts) > 1 else parts[0]
+    if parts[0] in ("feature_engine", "sklearn") and len(parts) > 1:
+        return parts[1].lstrip("_")
+    return parts[0]
 
 
 def _cell(text: str) -> str:
@@ -167,8 +197,8 @@ def render() -> str:
     """The text of docs/converters.md."""
     covered = property_tests()
     converters = library_frame_converters()
-    frame_rows = sorted(
-        (
+    rows = {
+        cls: (
             family(cls),
             f"`{cls.__name__}`",
             f"`{type(conv).__module__}`",
@@ -177,7 +207,9 @@ def render() -> str:
             _code_list(covered.get(cls, [])),
         )
         for cls, conv in converters.items()
-    )
+    }
+    frame_rows = sorted(row for cls, row in rows.items() if cls.__module__.split(".")[0] != "sklearn")
+    sklearn_rows = sorted(row for cls, row in rows.items() if cls.__module__.split(".")[0] == "sklearn")
     naming = tests_naming()
     boosting = registered_boosting()
     estimator_rows = sorted(
@@ -214,6 +246,20 @@ def render() -> str:
         for cls, reason in recorded.items()
     )
     missing = [cls for cls in feature_engine_classes() if not has_converter(cls) and cls not in recorded]
+    not_steps = sorted(
+        (
+            family(cls),
+            f"`{cls.__name__}`",
+            reason,
+            _code_list(sorted(naming.get("NOT_PIPELINE_STEPS", set()))),
+        )
+        for cls, reason in NOT_PIPELINE_STEPS.items()
+    )
+    sklearn_missing = [
+        cls
+        for cls in sklearn_classes()
+        if cls not in converters and cls not in recorded and cls not in NOT_PIPELINE_STEPS
+    ]
     lines = [
         "# Converter coverage",
         "",
@@ -235,10 +281,22 @@ def render() -> str:
             frame_rows,
         ),
         "",
+        f"## scikit-learn transformers ({len(sklearn_rows)})",
+        "",
+        "`conversion/converters/sklearn/*.py` (see docs/sklearn.md): every class of `sklearn.preprocessing`,",
+        "`sklearn.impute` and `sklearn.feature_selection`, and the fixed maps of `sklearn.decomposition`,",
+        "`sklearn.kernel_approximation` and `sklearn.random_projection`, on frames (text columns where the",
+        "class takes them), in float64, pandas or numpy output; the rest is listed under *Not convertible*.",
+        "",
+        *_table(
+            ["module", "class", "converter", "supported parameters", "ONNX operators", "property tests"],
+            sklearn_rows,
+        ),
+        "",
         f"## scikit-learn estimators with float64 converters ({len(estimator_rows)})",
         "",
-        "`conversion/converters/sklearn/estimators.py` (see docs/estimators.md). Other scikit-learn steps keep",
-        "skl2onnx's own converters.",
+        "`conversion/converters/sklearn/estimators.py` (see docs/estimators.md). Linear models keep",
+        "skl2onnx's own (float64) converters.",
         "",
         *_table(["class", "kind", "tests"], estimator_rows),
         "",
@@ -252,8 +310,8 @@ def render() -> str:
         "",
         f"## Meta-estimators and predictors ({len(meta_rows)})",
         "",
-        "Converted by their own parsers (`conversion/converters/feature_engine/wrappers.py`): their inner steps go through",
-        "the converters above.",
+        "Converted by their own parsers (`conversion/converters/feature_engine/wrappers.py`,",
+        "`conversion/converters/sklearn/compose.py`): their inner steps go through the converters above.",
         "",
         *_table(["class", "package", "supported parameters", "tests"], meta_rows),
         "",
@@ -263,6 +321,12 @@ def render() -> str:
         "",
         *_table(["family", "class", "reason", "test"], refused_rows),
         "",
+        f"## scikit-learn classes that are not pipeline steps ({len(not_steps)})",
+        "",
+        "They transform a target `y` (`fit(y)` / `transform(y)`): no Pipeline can hold them.",
+        "",
+        *_table(["module", "class", "reason", "test"], not_steps),
+        "",
     ]
     if missing:
         lines += [
@@ -271,6 +335,13 @@ def render() -> str:
             "Refused at export (no converter yet).",
             "",
             *_table(["family", "class"], [(family(c), f"`{c.__name__}`") for c in missing]),
+            "",
+        ]
+    if sklearn_missing:
+        lines += [
+            f"## scikit-learn classes without a converter ({len(sklearn_missing)})",
+            "",
+            *_table(["module", "class"], [(family(c), f"`{c.__name__}`") for c in sklearn_missing]),
             "",
         ]
     return "\n".join(lines)

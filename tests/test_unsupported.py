@@ -16,6 +16,18 @@ from feature_engine.pipeline import Pipeline as FeaturePipeline
 from feature_engine.text import TextFeatures
 from feature_engine.timeseries.forecasting import ExpandingWindowFeatures, LagFeatures, WindowFeatures
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import (
+    NMF,
+    DictionaryLearning,
+    KernelPCA,
+    LatentDirichletAllocation,
+    MiniBatchDictionaryLearning,
+    MiniBatchNMF,
+    MiniBatchSparsePCA,
+    SparseCoder,
+    SparsePCA,
+)
+from sklearn.kernel_approximation import PolynomialCountSketch
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
@@ -32,6 +44,8 @@ FRAME = pd.DataFrame(
     }
 )
 Y = pd.Series([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+#: numbers only, >= 0 and without missing values (scikit-learn's decompositions)
+NUMBERS = FRAME[["n0", "n1"]].fillna(3.0)
 
 #: class -> (a fitted instance's factory, the frame it is fitted on / exported with)
 EXAMPLES: dict[type, Callable[[], tuple[Any, pd.DataFrame]]] = {
@@ -43,6 +57,22 @@ EXAMPLES: dict[type, Callable[[], tuple[Any, pd.DataFrame]]] = {
     TextFeatures: lambda: (TextFeatures(variables=["c0"]), FRAME),
     OutlierTrimmer: lambda: (OutlierTrimmer(variables=["n0"]), FRAME.dropna()),
     StringSimilarityEncoder: lambda: (StringSimilarityEncoder(variables=["c0"]), FRAME.dropna()),
+    # scikit-learn (conversion/converters/sklearn/decomposition.py), on numbers >= 0
+    **{
+        cls: (lambda cls=cls, kw=kw: (cls(**kw), NUMBERS))
+        for cls, kw in (
+            (NMF, {"n_components": 1, "max_iter": 20}),
+            (MiniBatchNMF, {"n_components": 1, "max_iter": 5}),
+            (LatentDirichletAllocation, {"n_components": 1, "max_iter": 2}),
+            (DictionaryLearning, {"n_components": 1, "max_iter": 2}),
+            (MiniBatchDictionaryLearning, {"n_components": 1, "max_iter": 2}),
+            (SparseCoder, {"dictionary": np.eye(2)}),
+            (SparsePCA, {"n_components": 1, "max_iter": 2}),
+            (MiniBatchSparsePCA, {"n_components": 1, "max_iter": 2}),
+            (KernelPCA, {"n_components": 1}),
+            (PolynomialCountSketch, {"n_components": 2}),
+        )
+    },
 }
 #: targets other than Y
 TARGETS: dict[type, pd.Series] = {}

@@ -15,5 +15,5 @@ from .feature_engine import (  # noqa: F401
     transformation,
     wrappers,
 )
-from .sklearn import compose, encoders, estimators, impute  # noqa: F401
+from .sklearn import compose, decomposition, encoders, estimators, impute, selection  # noqa: F401
 from .sklearn import preprocessing as sklearn_preprocessing  # noqa: F401

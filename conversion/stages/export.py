@@ -108,6 +108,14 @@ def _parse_whole(scope: Any, whole: _Whole, inputs: list[Any], custom_parsers: A
     outputs = list(_parse_sklearn(scope, whole.model, frame, custom_parsers=custom_parsers))
     if _task(whole.model) == "transform":
         outputs, whole.frame_outputs = parse_frame_outputs(scope, outputs)
+    elif any(hasattr(v, "predictlib_columns") for v in outputs):
+        # e.g. scikit-learn's RFE as the last step: a regressor / classifier by its tags,
+        # whose predict is its estimator's on the selected columns
+        raise ExportError(
+            f"{type(whole.model).__name__} is a {_task(whole.model)} model whose last step only "
+            "transforms the columns here (its own prediction is not exported): end the pipeline "
+            "with an estimator"
+        )
     return outputs
 
 
