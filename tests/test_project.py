@@ -201,3 +201,28 @@ def test_package_misses_acceptance_with_the_metric_named(
             acceptance={"min_r2": 1.5},
             out=tmp_path,
         )
+
+
+@pytest.mark.parametrize("estimator", ["forest_regressor", "forest_classifier", "logistic"])
+def test_a_bare_estimator_packages_with_the_pipeline_guards(tmp_path: Path, estimator: str) -> None:
+    """Not inside a Pipeline: the same input guards (NaN / inf refused as scikit-learn
+    refuses them) and the same (label, probabilities) outputs as the last step of one."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = X["a"] + X["b"]
+    model, target = {
+        "forest_regressor": (RandomForestRegressor(n_estimators=5, random_state=0), y),
+        "forest_classifier": (
+            RandomForestClassifier(n_estimators=5, random_state=0),
+            (y > 0).map({True: "hi", False: "lo"}),
+        ),
+        "logistic": (LogisticRegression(), (y > 0).astype(int)),
+    }[estimator]
+    model.fit(X, target)
+    result = package(model, X, name="bare", version="1.0.0", X_test=X[:50], y_test=target[:50], out=tmp_path)
+    assert result.equivalence["generated"]["refused"] > 0  # NaN / inf records, confirmed by the original
+    with pytest.raises(predictlib.InputError, match="'a'"):
+        predictlib.load(result.folder).predict({"a": float("nan"), "b": 0.0})

@@ -24,6 +24,7 @@ from onnx import ModelProto, helper
 from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType, StringTensorType
 from sklearn.base import is_classifier, is_regressor
+from sklearn.pipeline import Pipeline
 
 from .. import converters  # noqa: F401 - registers every converter
 from ..converters.sklearn.estimators import finalize_ml_opset
@@ -37,6 +38,7 @@ from ..core.frame import (
     Column,
     ExportError,
     exporting,
+    is_frame_aware,
     no_converter,
     shape_calculator,
 )
@@ -207,7 +209,12 @@ def export_pipeline(
         initial_types.append(("cat", StringTensorType([None, len(categorical)])))
     if datetime:
         initial_types.append(("dt", Int64TensorType([None, len(datetime)])))
-    whole = _Whole(GroupedInputs(numeric, categorical, [c.name for c in columns], datetime), model)
+    parsed = model
+    if task != "transform" and not isinstance(model, Pipeline) and not is_frame_aware(type(model)):
+        # a bare estimator: as the last step of a pipeline, so it gets the pipeline parser's
+        # input guards (NaN / inf refusals) and plain (label, probabilities) outputs
+        parsed = Pipeline([("model", model)])
+    whole = _Whole(GroupedInputs(numeric, categorical, [c.name for c in columns], datetime), parsed)
     with exporting() as state:
         onx = convert_sklearn(whole, name=name, initial_types=initial_types, target_opset=TARGET_OPSET)
     finalize_ml_opset(onx)  # float64 trees: ai.onnx.ml opset 5's TreeEnsemble
