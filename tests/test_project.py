@@ -225,4 +225,4 @@ def test_a_bare_estimator_packages_with_the_pipeline_guards(tmp_path: Path, esti
     result = package(model, X, name="bare", version="1.0.0", X_test=X[:50], y_test=target[:50], out=tmp_path)
     assert result.equivalence["generated"]["refused"] > 0  # NaN / inf records, confirmed by the original
     with pytest.raises(predictlib.InputError, match="'a'"):
-        predictlib.load(result.folder).predict({"a": float("nan"), "b": 0.0})
+        predictlib.load(result.folder).predict({"a": float("inf"), "b": 0.0})
