@@ -96,3 +96,36 @@ def test_problems_are_those_of_the_per_value_path(
         assert problems(model, data) == problems(model, records)
     else:
         np.testing.assert_array_equal(model.predict(data), expected)
+
+
+@pytest.mark.parametrize(
+    "value", [12, True, "8450", None, math.nan, 10**400, "__predictlib_missing__", b"x", [1]], ids=repr
+)
+def test_records_and_lists_read_by_columns_as_by_values(
+    model: predictlib.Model, frame: pd.DataFrame, value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many records (and columns of lists) take the columnar path; a few, the per-value
+    one: the same predictions or the same problems."""
+    import predictlib._objects as objects
+
+    records = records_from_frame(frame.iloc[:200])
+    records[3] = dict(records[3], LotArea=value)
+    records[9] = dict(records[9], Neighborhood=value)
+    columns = {c: [r[c] for r in records] for c in model.columns}
+
+    def outcome(data: Any) -> Any:
+        try:
+            return model.predict(data)
+        except predictlib.InputError as err:
+            return [(p.row, p.column, repr(p.value), p.expected) for p in err.problems]
+
+    fast = [outcome(records), outcome(columns)]
+    monkeypatch.setattr(objects, "RECORDS_AS_COLUMNS", 10**9)
+    monkeypatch.setattr(objects, "_NUMBER_TYPES", frozenset())
+    monkeypatch.setattr(objects, "MIN_ROWS", 10**9)
+    slow = [outcome(records), outcome(columns)]
+    for got, expected in zip(fast, slow, strict=True):
+        if isinstance(expected, list):
+            assert got == expected
+        else:
+            np.testing.assert_array_equal(got, expected)

@@ -148,14 +148,10 @@ def _dictionary_ids(adapter: InputAdapter, values: Any) -> np.ndarray | None:
         if lookup is None:  # the dictionary holds the reserved text: a row may use it
             return None
         indices = chunk.indices
-        if indices.null_count:
-            mask = np.asarray(indices.is_null().to_numpy(zero_copy_only=False))
-            positions = np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.intp)
-            taken = lookup[positions] if len(lookup) else np.zeros(len(positions), dtype=np.int64)
-            taken[mask] = adapter.ids.missing
-        else:
-            taken = lookup[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp)]
-        parts.append(taken)
+        if indices.null_count:  # a null index: the entry after the dictionary's, missing
+            lookup = np.append(lookup, adapter.ids.missing)
+            indices = indices.fill_null(len(lookup) - 1)
+        parts.append(lookup[indices.to_numpy(zero_copy_only=False)])
     if not parts:
         return np.empty(0, dtype=np.int64)
     return np.concatenate(parts) if len(parts) > 1 else parts[0]

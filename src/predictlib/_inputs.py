@@ -358,6 +358,12 @@ class InputAdapter:
         return num, cat, moments
 
     def from_records(self, records: Sequence[Any], single: bool) -> Adapted:
+        if not single:
+            from ._objects import records_as_columns  # many plain dicts: read column by column
+
+            columns = records_as_columns(records, self.columns)
+            if columns is not None:
+                return self.from_columns(columns)
         problems: list[Problem] = []
         nums: list[list[float]] = []
         cats: list[list[str]] = []
@@ -484,6 +490,10 @@ class InputAdapter:
 
     def _numeric_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
         fast = _as_float_array(values)
+        if fast is None:
+            from ._objects import plain_numbers  # a list of plain numbers: one numpy call
+
+            fast = plain_numbers(values)
         if fast is not None:
             return fast
         return np.array(
@@ -498,9 +508,9 @@ class InputAdapter:
                 ids = self.ids.arrow_column(arrow)
                 if ids is not None:
                     return ids
-            from ._objects import object_ids  # object columns: one lookup per distinct object
+            from ._objects import object_array, object_ids  # object columns, lists of texts
 
-            ids = object_ids(self.ids, self.missing, values)
+            ids = object_ids(self.ids, self.missing, object_array(values))
             if ids is not None:
                 return ids
         texts = _as_string_array(values, self.missing)

@@ -20,6 +20,7 @@ used only when the caller's process has it already (its objects are being adapte
 from __future__ import annotations
 
 import ctypes
+import operator
 import sys
 from typing import Any
 
@@ -36,10 +37,7 @@ SAMPLE = 1024
 
 def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray | None:
     """The ids of an object column (a pandas Series or a 1-D numpy object array), or
-    None: not such a column, pandas not loaded, or a value the per-value path must name."""
-    pd = sys.modules.get("pandas")
-    if pd is None:
-        return None
+    None: not such a column, or a value the per-value path must name."""
     if hasattr(values, "iloc"):
         if values.dtype != object:
             return None
@@ -50,7 +48,8 @@ def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray |
     if n < MIN_ROWS:
         return None
     values = np.ascontiguousarray(values)
-    if len(set(map(id, values[:SAMPLE]))) > SAMPLE // 4:
+    pd = sys.modules.get("pandas")  # loaded already (never imported here), or None
+    if pd is None or len(set(map(id, values[:SAMPLE]))) > SAMPLE // 4:
         # mostly distinct objects (e.g. ``astype(object)`` of a str column): their texts
         # copied by pyarrow and looked up with index_in cost less than one lookup each
         return _by_arrow(ids, values)
@@ -62,7 +61,8 @@ def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray |
     table = _lookup(ids, missing_text, values[first])
     if table is None:
         return None
-    return table[codes]
+    found: np.ndarray = table[codes]
+    return found
 
 
 def _by_arrow(ids: CategoryIds, values: np.ndarray) -> np.ndarray | None:
@@ -100,3 +100,51 @@ def _lookup(ids: CategoryIds, missing_text: str, objects: np.ndarray) -> np.ndar
         return None
     table[is_text] = found
     return table
+
+
+#: numeric value types converted by numpy exactly as ``float(value)`` (None is NaN)
+_NUMBER_TYPES = frozenset(
+    {float, int, type(None), np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8}
+    | {np.uint64, np.uint32, np.uint16, np.uint8}
+)
+#: lists of records at least this long are read column by column
+RECORDS_AS_COLUMNS = 64
+
+
+def plain_numbers(values: Any) -> np.ndarray | None:
+    """A list, tuple or object array of plain numbers (and None) as float64 in one numpy
+    call; None when a value is anything else (a bool, text, an int beyond float64...),
+    for the per-value path to name."""
+    if isinstance(values, np.ndarray):
+        if values.dtype != object or values.ndim != 1:
+            return None
+    elif not isinstance(values, (list, tuple)):
+        return None
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return None
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:  # an int beyond float64
+        return None
+
+
+def object_array(values: Any) -> Any:
+    """A list or tuple as a 1-D object array (elementwise: a value that is itself a
+    sequence stays one cell); anything else as it is."""
+    if isinstance(values, (list, tuple)):
+        return np.fromiter(values, dtype=object, count=len(values))
+    return values
+
+
+def records_as_columns(records: Any, columns: list[str]) -> dict[str, tuple[Any, ...]] | None:
+    """A list of plain dicts holding every column, as column -> values (C-level calls:
+    one ``itemgetter`` per record, one transposition); None for anything else (a
+    record lacking a column, not a dict, a short list): the per-record path names it."""
+    if len(records) < RECORDS_AS_COLUMNS or len(columns) < 2 or set(map(type, records)) != {dict}:
+        return None
+    get = operator.itemgetter(*columns)
+    try:
+        rows = list(map(get, records))
+    except KeyError:
+        return None
+    return dict(zip(columns, zip(*rows, strict=True), strict=True))
