@@ -19,8 +19,8 @@ from ._drift import drift as drift_of
 from ._errors import ArtifactError, InputError, PredictlibError, Problem, show_value
 from ._ids import CategoryIds
 from ._inputs import NAT, NOT_UNICODE, InputAdapter, ValueAt
+from ._kinds import kind_of
 from ._lean import NO_ANSWER, LeanGraph
-from ._polars import is_polars, polars_to_arrow
 
 
 def _freeze(value: Any) -> Any:
@@ -477,15 +477,14 @@ class Model:
         input :meth:`predict` takes (one record is a batch of one row). Problems of the
         input as a whole (a missing column, an input that is not a batch) raise
         :class:`InputError` as :meth:`predict` does."""
-        if is_polars(data):
-            data = polars_to_arrow(data)
-        rows = _sliceable_rows(data)
+        kind = kind_of(data)
+        data = kind.prepare(self._adapter, data)
+        rows = kind.rows(data)
         if rows <= ADAPT_CHUNK:
             return self._predict_rows(data)
         parts = []
         for a in range(0, rows, ADAPT_CHUNK):
-            part = data.iloc[a : a + ADAPT_CHUNK] if _is_dataframe(data) else data.slice(a, ADAPT_CHUNK)
-            found = self._predict_rows(part)
+            found = self._predict_rows(kind.slice(data, a, a + ADAPT_CHUNK))
             moved = [dataclasses.replace(p, row=(p.row or 0) + a) for p in found.problems]
             parts.append(dataclasses.replace(found, problems=moved))
         probabilities = [p.probabilities for p in parts if p.probabilities is not None]
@@ -570,11 +569,9 @@ class Model:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
     def _run(self, data: Any) -> tuple[list[np.ndarray] | None, bool]:
-        if is_polars(data):  # read through Arrow (numeric buffers shared)
-            data = polars_to_arrow(data)
-        if _is_dataframe(data):
-            data = self._adapter.unique_columns(data)
-        rows = _sliceable_rows(data)
+        kind = kind_of(data)  # the input's kind (_kinds.py): how it is sliced and read
+        data = kind.prepare(self._adapter, data)
+        rows = kind.rows(data)
         if rows > ADAPT_CHUNK:
             return self._run_by_chunks(data, rows), False
         prepared = self._adapt(data)
@@ -598,14 +595,10 @@ class Model:
         never copied at once. Raises one :class:`InputError` naming the problems of
         every slice."""
         starts = range(0, rows, ADAPT_CHUNK)
-        if _is_dataframe(data):
+        kind = kind_of(data)
 
-            def part(a: int) -> Any:
-                return data.iloc[a : a + ADAPT_CHUNK]
-        else:
-
-            def part(a: int) -> Any:
-                return data.slice(a, ADAPT_CHUNK)
+        def part(a: int) -> Any:
+            return kind.slice(data, a, a + ADAPT_CHUNK)
 
         def run(a: int) -> tuple[list[np.ndarray], list[Problem]]:
             try:
@@ -724,29 +717,8 @@ class Model:
         """The caller's input adapted (see :class:`_Prepared`). ``adapter``: another
         adapter of the same columns (predictlib._drift's gives texts)."""
         adapter = self._adapter if adapter is None else adapter
-        if isinstance(data, Mapping):
-            fast = adapter.one(data)
-            if fast is not None:
-                return _Prepared(fast.num, fast.cat, _record_value(data), [], fast.dt, True)
-            if data and all(_is_column(v) for v in data.values()):
-                return _Prepared(*adapter.from_columns(data), False)
-            return _Prepared(*adapter.from_records([data], single=True), True)
-        if _is_dataframe(data):
-            data = adapter.unique_columns(data)
-            if len(data) <= SMALL_FRAME:
-                return _Prepared(*adapter.from_small_frame(data), False)
-            return _Prepared(*adapter.from_columns(data), False)
-        if _is_arrow(data):
-            return _Prepared(*adapter.from_arrow(data), False)
-        if isinstance(data, (list, tuple)):
-            return _Prepared(*adapter.from_records(data, single=False), False)
-        raise InputError([Problem(None, None, data, _WHAT_INPUT)])
-
-
-_WHAT_INPUT = (
-    "expected a record (a mapping of column name to value), a list of records, "
-    "a pandas DataFrame or a mapping of column name to a sequence of values"
-)
+        adapted, single = kind_of(data).adapt(adapter, data)
+        return _Prepared(*adapted, single)
 
 
 def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
@@ -760,33 +732,8 @@ def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
     return found
 
 
-def _record_value(record: Mapping[str, Any]) -> ValueAt:
-    return lambda row, column: record.get(column)
-
-
 def _derived(column: str) -> str:
     return f"<computed column '{column}'>"
-
-
-def _is_column(value: Any) -> bool:
-    return isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "iloc")
-
-
-def _is_arrow(data: Any) -> bool:
-    return type(data).__module__.startswith("pyarrow") and hasattr(data, "column_names")
-
-
-def _sliceable_rows(data: Any) -> int:
-    """The rows of a DataFrame or a pyarrow table (both slice rows without copying), else 0."""
-    if type(data) is dict or type(data) is list:
-        return 0
-    if _is_dataframe(data) or (_is_arrow(data) and hasattr(data, "slice")):
-        return len(data)
-    return 0
-
-
-def _is_dataframe(data: Any) -> bool:
-    return type(data).__name__ == "DataFrame" and hasattr(data, "columns") and hasattr(data, "iloc")
 
 
 # --------------------------------------------------------------- module-level API
