@@ -25,7 +25,7 @@ from predictlib.build.project import Built
 from predictlib.build.stages.export import export_pipeline
 from predictlib.build.stages.verify import generate_records
 
-MODELS = ["house_prices", "penguins", "house_band", "house_dated"]
+MODELS = ["house_prices", "penguins", "house_band", "house_dated", "house_sklearn"]
 
 
 def session(model: Any) -> ort.InferenceSession:

@@ -15,5 +15,6 @@ from .feature_engine import (  # noqa: F401
     transformation,
     wrappers,
 )
-from .sklearn import compose, decomposition, encoders, estimators, impute, selection  # noqa: F401
+from .sklearn import compose, decomposition, encoders, estimators, impute  # noqa: F401
 from .sklearn import preprocessing as sklearn_preprocessing  # noqa: F401
+from .sklearn import selection as sklearn_selection  # noqa: F401

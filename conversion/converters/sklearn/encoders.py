@@ -12,12 +12,14 @@ target encodings) is exactly what scikit-learn computes. Where ``transform`` rai
 unknown category with ``handle_unknown="error"``, a missing value that is no category),
 the graph refuses the row.
 
-In the graph: ``Equal`` of each value with its column's categories gives a one-hot
-matrix of hits, whose product with the table (``MatMul``: one 1.0 per row and column
-group, so the sum is exact) gives the outputs of known categories; ``Where`` puts the
-missing and unknown rows (which may be NaN, as ``encoded_missing_value`` is by default).
-On text, the hits are a function of one input column each: the fusion pass makes them
-table lookups.
+In the graph, text columns: one ``LabelEncoder`` (every category, the missing marker,
+anything else) and one ``Gather`` from the table give every output column, each a
+function of one input column, so the fusion pass turns the whole text part into its
+lookups. Numeric columns: ``Equal`` of each value with its column's categories gives a
+one-hot matrix of hits, whose product with the table (``MatMul``: one 1.0 per row and
+column group, so the sum is exact) gives the outputs of known categories; ``Where`` puts
+the missing and unknown rows (which may be NaN, as ``encoded_missing_value`` is by
+default).
 
 Missing text is NaN in predictlib's inputs (pandas' ``str`` dtype); a ``None`` category
 (fitted on an object column holding None) is never matched, as scikit-learn would not
@@ -37,7 +39,7 @@ import pandas as pd
 from onnx import TensorProto
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
 
-from ...core.frame import MISSING, NUM, STR, Column, StepContext, by_kind, register_converter
+from ...core.frame import MISSING, NUM, STR, Column, StepContext, by_kind, gather_table, register_converter
 from ...core.maths import CHECK_OPS
 from ..feature_engine.creation import columns_of
 from .base import EXACT_INT, SklearnConverter, feature_names_out, is_nan, refuse
@@ -192,9 +194,92 @@ def category_table(
     return CategoryTable(values, known, special["missing"], special["unknown"], list(widths))
 
 
+def _reason(model: Any, case: str) -> str:
+    what = type(model).__name__
+    if case == "unknown":
+        return f"category not seen in training ({what} with handle_unknown={getattr(model, 'handle_unknown', 'error')!r})"
+    return f"missing value, which {what} did not see in training (it is no category)"
+
+
+def _subtable(table: CategoryTable, features: Sequence[int]) -> CategoryTable:
+    return CategoryTable(
+        [table.values[j] for j in features],
+        [table.known[j] for j in features],
+        [table.missing[j] for j in features],
+        [table.unknown[j] for j in features],
+        [table.widths[j] for j in features],
+    )
+
+
 def emit_table(ctx: StepContext, model: Any, inputs: Sequence[Column], table: CategoryTable) -> str:
     """The encoder's outputs (``[N, sum(widths)]`` float64) from ``table``; refusals where
-    ``transform`` raises."""
+    ``transform`` raises. Text columns through one lookup (every output column a function
+    of one input column: the fusion makes the whole text part a table lookup), numeric
+    ones through their one-hot hits."""
+    offsets = np.cumsum([0, *table.widths])
+    parts: list[str] = []
+    order: list[int] = []  # the output column of each column of the stacked parts
+    for kind, emit in ((NUM, _by_hits), (STR, _by_lookup)):
+        features = [j for j, c in enumerate(inputs) if c.kind == kind]
+        if features:
+            parts.append(emit(ctx, model, [inputs[j] for j in features], _subtable(table, features)))
+            order.extend(o for j in features for o in range(offsets[j], offsets[j + 1]))
+    out = parts[0] if len(parts) == 1 else ctx.node("Concat", parts, axis=1)
+    if order != list(range(int(offsets[-1]))):
+        out = columns_of(ctx, out, [order.index(o) for o in range(int(offsets[-1]))])
+    return out
+
+
+def _by_lookup(ctx: StepContext, model: Any, inputs: Sequence[Column], table: CategoryTable) -> str:
+    """Text columns: each output column's value for every text of the vocabulary (the
+    categories and the missing marker), the unknown value for any other text, in one
+    ``LabelEncoder`` + table ``Gather``; the refusals from a lookup of codes (1: unknown,
+    2: missing, where ``transform`` raises)."""
+    names = [c.name for c in inputs]
+    x = ctx.gather(names)
+    vocabulary = sorted({MISSING, *(c for cats in table.values for c in cats)})
+    offsets = np.cumsum([0, *table.widths])
+    rows = np.zeros((len(vocabulary) + 1, int(offsets[-1])))
+    codes = np.zeros((len(vocabulary) + 1, len(inputs)))
+    for j, cats in enumerate(table.values):
+        block = slice(int(offsets[j]), int(offsets[j + 1]))
+        known = {c: k for k, c in enumerate(cats)}
+        for r, text in enumerate([*vocabulary, None]):  # None: any other text
+            if text in known:
+                rows[r, block] = table.known[j][known[text]]
+                continue
+            outcome, code = (table.missing[j], 2) if text == MISSING else (table.unknown[j], 1)
+            if outcome is None:
+                codes[r, j] = code
+            else:
+                rows[r, block] = outcome
+    expand = [j for j in range(len(inputs)) for _ in range(table.widths[j])]
+    out = lookup_ids(ctx, columns_of(ctx, x, expand), vocabulary, rows)
+    if codes.any():
+        flags = lookup_ids(ctx, x, vocabulary, codes)
+        for code, case in ((1, "unknown"), (2, "missing")):
+            refused = [j for j in range(len(inputs)) if (codes[:, j] == code).any()]
+            if refused:
+                hit = ctx.node("Equal", [columns_of(ctx, flags, refused), ctx.const(float(code))])
+                ctx.refuse_if([names[j] for j in refused], hit, _reason(model, case))
+    return out
+
+
+def lookup_ids(ctx: StepContext, x: str, vocabulary: Sequence[str], rows: np.ndarray) -> str:
+    """``rows[index of x[n, j] in vocabulary, j]`` (the last row for any other text)."""
+    ids = ctx.node(
+        "LabelEncoder",
+        [x],
+        domain="ai.onnx.ml",
+        keys_strings=list(vocabulary),
+        values_int64s=list(range(len(vocabulary))),
+        default_int64=len(vocabulary),
+    )
+    return gather_table(ctx, ids, rows.tolist(), NUM)
+
+
+def _by_hits(ctx: StepContext, model: Any, inputs: Sequence[Column], table: CategoryTable) -> str:
+    """Numeric columns: ``Equal`` with the categories, the one-hot hits @ the table."""
     names = [c.name for c in inputs]
     kinds = {c.name: c.kind for c in inputs}
     offsets = np.cumsum([0, *table.widths])
@@ -246,17 +331,10 @@ def emit_table(ctx: StepContext, model: Any, inputs: Sequence[Column], table: Ca
     else:  # no category but missing ones: zeros, then the rows below
         out = ctx.node("Where", [columns_of(ctx, missing, [0] * n_out), ctx.const(0.0), ctx.const(0.0)])
         unknown = ctx.node("Not", [missing])
-    what = type(model).__name__
     for case, mask, outcomes in (("unknown", unknown, table.unknown), ("missing", missing, table.missing)):
         refused = [j for j, r in enumerate(outcomes) if r is None]
         if refused:
-            reason = (
-                f"category not seen in training ({what} with handle_unknown="
-                f"{getattr(model, 'handle_unknown', 'error')!r})"
-                if case == "unknown"
-                else f"missing value, which {what} did not see in training (it is no category)"
-            )
-            ctx.refuse_if([names[j] for j in refused], columns_of(ctx, mask, refused), reason)
+            ctx.refuse_if([names[j] for j in refused], columns_of(ctx, mask, refused), _reason(model, case))
         if all(r is None for r in outcomes):
             continue
         fill = np.concatenate(
@@ -269,7 +347,9 @@ def emit_table(ctx: StepContext, model: Any, inputs: Sequence[Column], table: Ca
     return out
 
 
-ENCODER_OPS = CHECK_OPS | frozenset({"Equal", "Cast", "MatMul", "Greater", "Not", "Or", "And", "Where"})
+ENCODER_OPS = CHECK_OPS | frozenset(
+    {"Equal", "Cast", "MatMul", "Greater", "Not", "Or", "And", "Where", "LabelEncoder", "Mul", "Add"}
+)
 
 
 class _EncoderConverter(SklearnConverter):
