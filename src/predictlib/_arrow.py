@@ -139,22 +139,27 @@ def _ids(adapter: InputAdapter, values: Any) -> np.ndarray | None:
 
 
 def _dictionary_ids(adapter: InputAdapter, values: Any) -> np.ndarray | None:
-    """A dictionary column's ids: each chunk's dictionary looked up once, then taken by
-    its indices (nulls, in the indices or in the dictionary, are the missing category)."""
+    """A dictionary column's ids: the dictionary looked up once, then taken by the
+    indices (nulls, in the indices or in the dictionary, are the missing category). A
+    column of many chunks gets one dictionary first (``unify_dictionaries``): a lookup
+    per chunk would cost more than the rows."""
+    import pyarrow as pa
+
     assert adapter.ids is not None
-    parts = []
-    for chunk in _chunks(values):
-        lookup = _ids(adapter, chunk.dictionary)
-        if lookup is None:  # the dictionary holds the reserved text: a row may use it
-            return None
-        indices = chunk.indices
-        if indices.null_count:  # a null index: the entry after the dictionary's, missing
-            lookup = np.append(lookup, adapter.ids.missing)
-            indices = indices.fill_null(len(lookup) - 1)
-        parts.append(lookup[indices.to_numpy(zero_copy_only=False)])
-    if not parts:
+    chunks = _chunks(values)
+    if not chunks:
         return np.empty(0, dtype=np.int64)
-    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if len(chunks) > 1:
+        chunks = values.unify_dictionaries().chunks
+    lookup = _ids(adapter, chunks[0].dictionary)
+    if lookup is None:  # the dictionary holds the reserved text: a row may use it
+        return None
+    indices = pa.chunked_array([c.indices for c in chunks], type=chunks[0].indices.type)
+    if indices.null_count:  # a null index: the entry after the dictionary's, missing
+        lookup = np.append(lookup, adapter.ids.missing)
+        indices = indices.fill_null(len(lookup) - 1)
+    found: np.ndarray = lookup[indices.to_numpy()]
+    return found
 
 
 def _texts(adapter: InputAdapter, values: Any) -> np.ndarray | None:
