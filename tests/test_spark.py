@@ -35,8 +35,7 @@ pytestmark = [
     ),
 ]
 
-pyspark = pytest.importorskip("pyspark", reason="pyspark is in the test dependency group")
-
+import pyspark  # noqa: E402 - in the test dependency group (pinned)
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
