@@ -65,7 +65,10 @@ def test_golden_vectors_through_the_node_client(
 ) -> None:
     folders = [b.folder for b in built_models.values()]
     files = sum(
-        1 + sum(e["role"] == "ort_model" for e in b.manifest["files"].values()) for b in built_models.values()
+        1
+        + sum(e["role"] == "ort_model" for e in b.manifest["files"].values())
+        + (b.folder / "model.ids.onnx").is_file()  # the lean / ids graph, run by the client too
+        for b in built_models.values()
     )
     tests = [f"test/golden.{backend}.test.js"] + (["test/canonical.test.js"] if backend == "node" else [])
     done = subprocess.run(
@@ -80,7 +83,7 @@ def test_golden_vectors_through_the_node_client(
     output = f"{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
     summary = _summary(done.stdout)
     assert done.returncode == 0, output
-    # 5 tests per model file (model.onnx, model.ort) and 3 integrity tests, + 2 canonical JSON tests
+    # 5 tests per graph file (model.onnx, model.ids.onnx, model.ort) and 3 integrity tests, + 2 canonical JSON tests
     expected = 5 * files + 3 + (2 if backend == "node" else 0)
     assert summary.get("tests") == expected and summary.get("pass") == expected, (summary, output)
     assert summary.get("fail") == 0 and summary.get("cancelled") == 0 and summary.get("skipped") == 0, summary

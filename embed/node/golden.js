@@ -134,7 +134,7 @@ function goldenSuite(backend, { integrity = false } = {}) {
   const folders = artifactFolders();
   if (folders.length === 0) {
     it('has artifact folders to test', () => {
-      assert.fail('no artifact folder: set PREDICTLIB_ARTIFACTS or run `python -m conversion.build` first');
+      assert.fail('no artifact folder: set PREDICTLIB_ARTIFACTS or run `nox -s build` first');
     });
     return;
   }
@@ -216,12 +216,16 @@ function goldenSuite(backend, { integrity = false } = {}) {
           const contract = golden.refused.find((item) => item.source === 'input_contract');
           const ok = decode(golden.accepted[0].record);
           // an input-contract problem in one record does not hide the graph's refusal of another
-          await assert.rejects(model.predict([ok, decode(graph.record), ok, decode(contract.record)]), (exc) => {
+          // (a model whose graph refuses nothing, e.g. a LightGBM model after imputers, has
+          // input-contract refusals only)
+          const batch = graph ? [ok, decode(graph.record), ok, decode(contract.record)] : [ok, decode(contract.record)];
+          const contractRow = graph ? 3 : 1;
+          await assert.rejects(model.predict(batch), (exc) => {
             assert.ok(exc instanceof InputError);
-            assert.deepEqual([...new Set(exc.problems.map((p) => p.row))], [1, 3]);
+            assert.deepEqual([...new Set(exc.problems.map((p) => p.row))], graph ? [1, 3] : [1]);
             const rows = (row) => clean(exc.problems.filter((p) => p.row === row));
-            assert.deepEqual(problemMismatches(graph.problems, rows(1)), []);
-            assert.deepEqual(problemMismatches(contract.problems, rows(3)), []);
+            if (graph) assert.deepEqual(problemMismatches(graph.problems, rows(1)), []);
+            assert.deepEqual(problemMismatches(contract.problems, rows(contractRow)), []);
             return true;
           });
           assert.deepEqual(await model.predict([]), []);
