@@ -63,6 +63,7 @@ def _frames(data: st.DataObject, seed: int, *, positive: bool = False) -> tuple[
 LINEAR = st.sampled_from(
     [
         lambda: PCA(n_components=2),
+        lambda: PCA(n_components=1, whiten=True),
         lambda: PCA(whiten=True),
         lambda: PCA(n_components=0.9, svd_solver="full"),
         lambda: IncrementalPCA(n_components=2, whiten=True),
@@ -100,6 +101,7 @@ KERNELS = st.sampled_from(
         lambda: Nystroem(kernel="laplacian", gamma=0.3, n_components=4, random_state=0),
         lambda: Nystroem(kernel="linear", n_components=3, random_state=0),
         lambda: Nystroem(kernel="poly", degree=2, n_components=3, random_state=0),
+        lambda: Nystroem(kernel="poly", gamma=1 / 3, degree=2, n_components=1, random_state=0),
         lambda: Nystroem(kernel="sigmoid", gamma=0.1, n_components=3, random_state=0),
     ]
 )

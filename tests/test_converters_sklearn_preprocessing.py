@@ -370,3 +370,18 @@ def test_target_encoders_are_listed_as_no_pipeline_steps() -> None:
     assert "encodes a target" in NOT_PIPELINE_STEPS[LabelEncoder]
     with pytest.raises(TypeError):  # scikit-learn: it cannot be a step of a pipeline on X
         Pipeline([("label", LabelEncoder())]).fit(pd.DataFrame({"a": ["x", "y"]}), [0, 1])
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler(), RobustScaler(), MaxAbsScaler()])
+def test_a_one_column_scale_before_a_linear_model_stays_float64(scaler: Any) -> None:
+    """onnxruntime folds a Div by a one-element constant into the next MatMul's float32
+    alpha (1e-5 off for a single-column StandardScaler -> LinearRegression); the export
+    makes the scale a row it does not fold (passes.simplify.protect_matmul_scales)."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn_harness import check_predictions
+
+    rng = np.random.default_rng(0)
+    fit = pd.DataFrame({"a": rng.normal(size=200) * 3.7 + 1.3})
+    model = Pipeline([("scale", scaler), ("linear", LinearRegression())]).fit(fit, fit["a"] * 1.234567 + 0.5)
+    transform = pd.DataFrame({"a": [*rng.normal(size=50) * 10, 0.0, -1e300, np.nan, np.inf]})
+    assert check_predictions(model, fit, transform) == 2  # NaN and inf refused

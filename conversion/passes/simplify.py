@@ -378,3 +378,69 @@ def _is_no_op(node: NodeProto, types: dict[str, Any], constants: dict[str, Any])
             t == d or t == 0 or (t == -1 and (d is None or d >= 0)) for t, d in zip(target, dims, strict=True)
         )
     return False
+
+
+# ------------------------------------------------------------------ MatMul scales
+
+
+def protect_matmul_scales(model: ModelProto) -> int:
+    """Keep onnxruntime from folding a float64 scale into a ``MatMul``, in place; return
+    how many scales were rewritten.
+
+    onnxruntime's ``MatMulScaleFusion`` (graph optimisation level "extended", the default)
+    turns ``Mul`` / ``Div`` by a one-element constant before or after a ``MatMul`` into a
+    ``FusedMatMul`` whose ``alpha`` attribute is a float32: 1/3 becomes
+    0.3333333432674408, and a single-column ``StandardScaler`` before a linear model is
+    off by 1e-5 relative. A scale counts only when it has one element, so each such
+    constant becomes a row: of the tensor's width, or, for a one-column tensor, of two
+    values applied to the column doubled (``Concat``) and taken back (``Gather``)."""
+    facts = graph_facts(model)
+    if facts is None:
+        return 0
+    types, constants, producer = facts
+    graph = model.graph
+    consumers: dict[str, list[NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    rewritten = 0
+    for node in list(graph.node):
+        if node.op_type not in ("Mul", "Div") or node.domain not in ("", "ai.onnx"):
+            continue
+        positions = [1] if node.op_type == "Div" else [0, 1]
+        scale = next(
+            (k for k in positions if node.input[k] in constants and constants[node.input[k]].size == 1), None
+        )
+        if scale is None or constants[node.input[scale]].dtype != np.float64:
+            continue
+        other = node.input[1 - scale]
+        before = producer.get(other)
+        near = (before is not None and before.op_type == "MatMul") or any(
+            c.op_type == "MatMul" for c in consumers.get(node.output[0], [])
+        )
+        width = tensor_width(types, other)
+        if not near or width is None:
+            continue
+        value = float(constants[node.input[scale]].reshape(-1)[0])
+        row = fresh_name(graph, f"{node.output[0]}_scale_row")
+        graph.initializer.append(numpy_helper.from_array(np.full((1, max(width, 2)), value), row))
+        node.input[scale] = row
+        if width == 1:
+            doubled = fresh_name(graph, f"{other}_doubled")
+            result = node.output[0]
+            wide = fresh_name(graph, f"{result}_doubled")
+            first = fresh_name(graph, f"{result}_first_column")
+            graph.initializer.append(numpy_helper.from_array(np.array([0], dtype=np.int64), first))
+            node.input[1 - scale] = doubled
+            node.output[0] = wide
+            index = list(graph.node).index(node)
+            graph.node.insert(
+                index, helper.make_node("Concat", [other, other], [doubled], axis=1, name=doubled)
+            )
+            graph.node.insert(
+                index + 2, helper.make_node("Gather", [wide, first], [result], axis=1, name=f"{result}_taken")
+            )
+        rewritten += 1
+    if rewritten:
+        drop_unused(graph)
+    return rewritten

@@ -53,7 +53,7 @@ from ..core.refused import check_convertible
 from ..passes.fold import Folding, fold_numeric
 from ..passes.fuse import Fusion, fuse_categorical, ids_variant
 from ..passes.lean import Lean, lean_variant
-from ..passes.simplify import simplify
+from ..passes.simplify import protect_matmul_scales, simplify
 
 #: IR version of the written models (onnxruntime 1.17+ loads IR <= 9).
 IR_VERSION = 9
@@ -258,6 +258,7 @@ def export_pipeline(
     if clean_up:
         simplify(onx)
     folding = fold_numeric(onx) if fold else None
+    protect_matmul_scales(onx)  # onnxruntime would fold a float64 scale into a MatMul as a float32
     # one order for the opset imports (skl2onnx's depends on what the process converted before)
     opsets = sorted(onx.opset_import, key=lambda o: o.domain)
     del onx.opset_import[:]
@@ -268,6 +269,8 @@ def export_pipeline(
     onnx.checker.check_model(onx, full_check=True)
     ids_model = ids_variant(onx, len(categorical)) if fusion is not None else None
     made = lean_variant(ids_model, len(numeric), len(categorical)) if lean and ids_model is not None else None
+    if made is not None:
+        protect_matmul_scales(made.model)
     return Exported(
         onx,
         columns,

@@ -313,12 +313,10 @@ class NystroemConverter(SklearnConverter):
             if kernel != "linear":
                 g = params.get("gamma")
                 g = 1.0 / n_features if g is None else float(g)
-                # gamma as a row, not a scalar: onnxruntime fuses MatMul * scalar into a
-                # FusedMatMul whose alpha is a float32 (1/3 becomes 0.3333333432674408)
-                gamma_row = ctx.row([g] * centers.shape[0], NUM)
                 k = ctx.node(
-                    "Add", [ctx.node("Mul", [k, gamma_row]), ctx.const(float(params.get("coef0", 1)))]
-                )
+                    "Mul", [k, ctx.const(g)]
+                )  # passes.simplify.protect_matmul_scales keeps it float64
+                k = ctx.node("Add", [k, ctx.const(float(params.get("coef0", 1)))])
                 if kernel == "sigmoid":
                     k = ctx.node("Tanh", [k])
                 else:
