@@ -195,3 +195,12 @@ def test_categories_the_graph_cannot_tell_apart_are_refused(fit: pd.DataFrame, r
     quietly(lambda: pipe.fit(fit))
     message = export_error(pipe, fit)
     assert "step 'encode' (OneHotEncoder)" in message and reason in message
+
+
+def test_output_columns_with_the_same_name_are_refused() -> None:
+    """OneHotEncoder names column "a_b" category "c" and column "a" category "b_c" alike."""
+    fit = pd.DataFrame({"a_b": pd.Series(["c", "d"], dtype="str"), "a": pd.Series(["b_c", "e"], dtype="str")})
+    pipe = Pipeline([("encode", OneHotEncoder())])
+    quietly(lambda: pipe.fit(fit))
+    message = export_error(pipe, fit)
+    assert "step 'encode' (OneHotEncoder)" in message and "duplicated names ['a_b_c']" in message

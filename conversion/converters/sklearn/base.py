@@ -17,6 +17,7 @@ on all input columns, selected or not.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -57,8 +58,7 @@ def feature_names_out(model: Any, names: Sequence[str]) -> list[str]:
 
 def unique_names(model: Any, names: Sequence[str]) -> list[str]:
     """``names``, checked to hold no duplicate (a frame names each column once)."""
-    seen: set[str] = set()
-    dups = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    dups = sorted(n for n, count in Counter(names).items() if count > 1)
     if dups:
         raise refuse(
             model,
