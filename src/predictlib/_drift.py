@@ -715,6 +715,22 @@ class _Judgement:
         return STATUSES[self.level]
 
 
+def _missing_and_invalid(
+    j: _Judgement, training_missing: float, missing: int, valid: int, invalid: int, rows: int
+) -> tuple[float | None, float]:
+    """Judge a column's missing share (against training) and its invalid share; return both."""
+    missing_share = missing / valid if valid else None
+    j.missing(missing_share, training_missing)
+    invalid_share = invalid / rows if rows else 0.0
+    j.share(
+        invalid_share,
+        j.t.invalid_warn,
+        j.t.invalid_alert,
+        "{:.1%} invalid (a wrong type or a missing column)",
+    )
+    return missing_share, invalid_share
+
+
 def _judge_binned(column: _Binned, counts: np.ndarray, t: Thresholds) -> ColumnDrift:
     bins = counts[:_MISSING]
     missing, invalid = int(counts[_MISSING]), int(counts[_INVALID])
@@ -730,11 +746,8 @@ def _judge_binned(column: _Binned, counts: np.ndarray, t: Thresholds) -> ColumnD
     j.share(
         outside, t.outside_warn, t.outside_alert, "{:.1%} outside the training range (mostly " + side + ")"
     )
-    missing_share = missing / valid if valid else None
-    j.missing(missing_share, column.missing_share)
-    invalid_share = invalid / rows if rows else 0.0
-    j.share(
-        invalid_share, t.invalid_warn, t.invalid_alert, "{:.1%} invalid (a wrong type or a missing column)"
+    missing_share, invalid_share = _missing_and_invalid(
+        j, column.missing_share, missing, valid, invalid, rows
     )
     return ColumnDrift(
         name=column.name,
@@ -764,11 +777,8 @@ def _judge_categories(
     unseen = int(found[-1]) / present if present else None
     beyond = None if unseen is None else max(0.0, unseen - column.other_share)
     j.share(unseen, t.unseen_warn, t.unseen_alert, "{:.1%} unseen categories", judged=beyond)
-    missing_share = missing / valid if valid else None
-    j.missing(missing_share, column.missing_share)
-    invalid_share = invalid / rows if rows else 0.0
-    j.share(
-        invalid_share, t.invalid_warn, t.invalid_alert, "{:.1%} invalid (a wrong type or a missing column)"
+    missing_share, invalid_share = _missing_and_invalid(
+        j, column.missing_share, missing, valid, invalid, rows
     )
     return ColumnDrift(
         name=column.name,
