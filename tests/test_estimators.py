@@ -363,6 +363,22 @@ def test_gradient_boosting_exponential_loss(data: dict[str, np.ndarray]) -> None
     check_classifier(model, tree_test_rows(model, data, nan=False))
 
 
+def test_missing_value_tracks_only_where_nan_can_arrive(data: dict[str, np.ndarray]) -> None:
+    """GradientBoosting refuses NaN (input guard): its trees carry no missing-value track,
+    so onnxruntime skips the per-node isnan test; a random forest (NaN accepted) keeps them."""
+
+    def tracks(model: Any) -> int:
+        (node,) = [n for n in to_onnx(model, data["X"].shape[1]).graph.node if n.op_type == "TreeEnsemble"]
+        attr = {a.name: a for a in node.attribute}["nodes_missing_value_tracks_true"]
+        return sum(attr.ints)
+
+    gb = GradientBoostingRegressor(n_estimators=10, random_state=0).fit(data["X"], data["y"])
+    assert tracks(gb) == 0
+    check_regressor(gb, tree_test_rows(gb, data, nan=False))
+    forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(data["Xn"], data["yn"])
+    assert tracks(forest) > 0
+
+
 def test_summation_order_with_many_trees_and_threads(data: dict[str, np.ndarray]) -> None:
     """With more than 80 trees, several threads and a batch of rows, onnxruntime's
     TreeEnsemble adds per-thread partial sums of blocks of trees (measured: 266 of 300

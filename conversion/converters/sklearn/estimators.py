@@ -110,14 +110,23 @@ _CONSTANT_DUMMY_CLASSIFIER = ("prior", "most_frequent", "constant")
 # ------------------------------------------------------------------ tree ensembles
 
 
-def sklearn_tree(estimator: Any) -> Tree:
+def sklearn_tree(estimator: Any, *, nan_free: bool = False) -> Tree:
+    """A fitted scikit-learn tree as a :class:`Tree`.
+
+    ``nan_free``: the input can never hold NaN (the input guard refuses it before an
+    estimator whose tags say ``allow_nan=False``, e.g. GradientBoosting), so no node
+    gets a missing-value track: with none in the whole ensemble onnxruntime walks the
+    trees without testing ``isnan`` at every node (``has_missing_tracks_``; measured
+    +3 to 6% on a 300-tree GradientBoostingRegressor). Finite values take the same
+    branches either way."""
     t = estimator.tree_
+    missing_left = np.asarray(t.missing_go_to_left).astype(bool)
     return Tree(
         left=np.asarray(t.children_left),
         right=np.asarray(t.children_right),
         feature=np.asarray(t.feature),
         threshold=np.asarray(t.threshold, dtype=np.float64),
-        missing_left=np.asarray(t.missing_go_to_left).astype(bool),
+        missing_left=np.zeros_like(missing_left) if nan_free else missing_left,
     )
 
 
@@ -271,7 +280,9 @@ def _gb_raw(ctx: StepContext, operator: Any) -> tuple[str, int]:
         for j in range(k):
             est = model.estimators_[i, j]
             # predict_stages: out[i, k] += scale * value[node]
-            ens.add_tree(sklearn_tree(est), (i + 1) * k + j, rate * est.tree_.value[:, 0, 0])
+            # GradientBoosting does not accept NaN (its input guard refuses it): no tracks
+            tree = sklearn_tree(est, nan_free=True)
+            ens.add_tree(tree, (i + 1) * k + j, rate * est.tree_.value[:, 0, 0])
     x = _as_float32(ctx, operator, _input(ctx, operator))
     return running_total(ctx, ens.emit(ctx, x), stages + 1, k), k
 
