@@ -62,13 +62,20 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """predictlib vs the original pipeline (~7 min): benchmarks/results/latest.{json,png}, README table.
+    """The benchmarks, one after another, each writing its results in benchmarks/results/:
+    ``benchmarks.run``, predictlib vs the original pipeline (latest.{json,png}, README table);
+    ``benchmarks.trees``, tree models vs their own libraries (trees.{json,md}); ``benchmarks.inputs``,
+    rows/s per input kind (inputs.{json,md}). Each also runs alone (``python -m benchmarks.X``).
 
-    ``nox -s bench -- --reuse`` reuses the artifacts of the previous run; ``-- --quick`` is a smoke run.
+    ``nox -s bench -- --reuse`` reuses benchmarks.run's artifacts of the previous run (its other
+    options go to it alone); ``-- --quick`` is a smoke run of all three.
     """
     _install(session, "bench")
     session.install("uv==0.13.8")  # the benchmark measures the two stacks in throwaway uv venvs
+    quick = ["--quick"] if "--quick" in session.posargs else []
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+    session.run("python", "-m", "benchmarks.trees", *quick)
+    session.run("python", "-m", "benchmarks.inputs", *quick)
 
 
 @nox.session(python=PYTHON)

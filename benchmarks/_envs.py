@@ -175,3 +175,69 @@ def site_sizes(site: Path) -> dict[str, Any]:
 
 def normalise(dist: str) -> str:
     return dist.lower().replace("-", "_").replace(".", "_")
+
+
+def pickle_original(model: Any, project_package: str) -> bytes:
+    """The fitted original pipeline, pickled for its cold start in the original's
+    environment. Classes of the model folder's own code (the package ``project_package``,
+    imported by ``predictlib.build.project`` from ``models/<name>/``, never installed) are
+    pickled by value, with cloudpickle (scikit-learn's joblib ships it): the environment
+    gets the classes, not the folder, whose modules also register predictlib converters
+    (``from predictlib.build import ...``), which the original's environment does not have
+    and its app would not import. Any other pipeline is a plain pickle. (cloudpickle is
+    a dependency of joblib, hence of scikit-learn: both environments have it.)"""
+    import pickle
+
+    data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    if project_package not in pickled_modules(data):
+        return data
+    import cloudpickle
+
+    package = sys.modules[project_package]
+    cloudpickle.register_pickle_by_value(package)
+    try:
+        out: bytes = cloudpickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        cloudpickle.unregister_pickle_by_value(package)
+    return out
+
+
+def pickled_modules(data: bytes) -> set[str]:
+    """The top-level packages a pickle's globals come from (the string arguments of its
+    opcodes that are importable top-level names here; a text that happens to be one only
+    adds a package)."""
+    import pickletools
+
+    found: set[str] = set()
+    for opcode, arg, _pos in pickletools.genops(data):
+        if opcode.name in ("GLOBAL", "INST"):
+            found.add(str(arg).split(" ", 1)[0].split(".", 1)[0])
+        elif isinstance(arg, str) and arg.replace(".", "").replace("_", "").isalnum():
+            found.add(arg.split(".", 1)[0])
+    return {m for m in found if m and (m in sys.modules or _importable(m))}
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return name.isidentifier() and importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def extra_requirements(data: bytes) -> list[str]:
+    """Distributions a pickled original needs beyond :data:`ORIGINAL_STACK` (e.g.
+    lightgbm for a LightGBM pipeline, joblib for a pickle made by its cloudpickle),
+    pinned to this interpreter's versions; the model folders' own packages are pickled
+    by value (:func:`pickle_original`) and need none."""
+    owners = metadata.packages_distributions()
+    stack = {normalise(d) for d in ORIGINAL_STACK}
+    extra = set()
+    for module in pickled_modules(data):
+        if module.startswith("predictlib") or module in sys.stdlib_module_names:
+            continue
+        for dist in owners.get(module, []):
+            if normalise(dist) not in stack:
+                extra.add(dist)
+    return sorted(map(pinned, extra))

@@ -16,14 +16,18 @@ pipeline, which is pickled only there, for the cold-start comparison), then meas
   after 100,000 predictions, each in fresh processes of two throwaway uv venvs: the
   runtime stack (predictlib + model wheels + numpy + onnxruntime) and the original
   stack (scikit-learn, feature-engine, pandas, scipy, numpy), whose installed sizes
-  are measured too;
+  are measured too. A pipeline needing more (ames: LightGBM) gets its own copy of the
+  original stack plus what its pickle imports (``_envs.extra_requirements``); a model
+  folder's own classes (ames' transformers, whose module also registers predictlib
+  converters) are pickled by value (``_envs.pickle_original``);
 * the bare onnxruntime floor (an Identity graph, predictlib's session options) and
   a profile of the single-row path (``benchmarks.profile``).
 
 Writes ``benchmarks/results/latest.json`` and ``latest.png`` and regenerates the
 table between ``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` in README.md.
 Targets (house_prices, a 2-core machine) are reported as pass/fail; nothing fails
-the run because a target is missed.
+the run because a target is missed. ``nox -s bench`` runs this, then
+``benchmarks.trees`` and ``benchmarks.inputs`` (``--quick`` goes to all three).
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ import gc
 import json
 import math
 import os
-import pickle
 import platform
 import shutil
 import subprocess
@@ -205,7 +208,8 @@ def prepare(name: str, work: Path, reuse: bool) -> Prepared:
     pickles = work / "pickles"
     pickles.mkdir(parents=True, exist_ok=True)
     pickle_path = pickles / f"{name}.pkl"  # for the cold start only; never shipped
-    pickle_path.write_bytes(pickle.dumps(trained.model, protocol=pickle.HIGHEST_PROTOCOL))
+    # a model folder's own classes (e.g. ames' transformers) by value: see _envs.pickle_original
+    pickle_path.write_bytes(_envs.pickle_original(trained.model, f"predictlib_project_{name}"))
 
     model = predictlib.load(folder)
     X_all = pd.concat([trained.X_train, trained.X_test])
@@ -369,6 +373,12 @@ def environments(work: Path, preps: list[Prepared]) -> dict[str, Any]:
             "runtime": _envs.make_env(uv, work / "venvs" / "runtime", "runtime", runtime_reqs, log),
             "original": _envs.make_env(uv, work / "venvs" / "original", "original", original_reqs, log),
         }
+        for p in preps:  # a pipeline needing more (e.g. ames: lightgbm) gets the stack + that, alone
+            extra = _envs.extra_requirements(p.pickle_path.read_bytes())
+            if extra:
+                key = f"original:{p.name}"
+                folder = work / "venvs" / f"original-{p.name}"
+                envs[key] = _envs.make_env(uv, folder, key, [*original_reqs, *extra], log)
     except Exception as exc:  # noqa: BLE001 - fall back to this interpreter, say so
         log(f"throwaway environments unavailable ({type(exc).__name__}: {exc}); using this interpreter")
         return {"error": f"{type(exc).__name__}: {exc}"}
@@ -401,9 +411,13 @@ def footprint(p: Prepared, envs: dict[str, Any], s: Settings, work: Path) -> dic
     records_path.write_text(json.dumps(p.records_all, allow_nan=False, default=_encode_datetime))
     if "_envs" in envs:
         runtime = _children.Child(envs["_envs"]["runtime"].python, cwd, _child_env())
-        original = _children.Child(envs["_envs"]["original"].python, cwd, _child_env())
+        original_env = envs["_envs"].get(f"original:{p.name}", envs["_envs"]["original"])
+        original = _children.Child(original_env.python, cwd, _child_env())
         model_ref = p.name  # the installed model wheel, found through its entry point
         where = "throwaway uv venvs (runtime: predictlib + model wheels; original: the training stack)"
+        if original_env.name != "original":
+            extra = original_env.requirements[len(_envs.ORIGINAL_STACK) :]
+            where = where[:-1] + f" + {', '.join(extra)})"
     else:
         env = _child_env({"PYTHONPATH": str(ROOT / "src")})
         runtime = original = _children.Child(Path(sys.executable), cwd, env)
