@@ -132,7 +132,7 @@ def package(
         check_acceptance(name, metrics["held_out"], acceptance or {})
     elif acceptance:
         raise PackagingError(f"{name}: acceptance {dict(acceptance)} needs y_test (and X_test)")
-    exported = export_pipeline(pipeline, columns, name=name)
+    exported = export_pipeline(pipeline, columns, name=name, X_train=X_train)
     graphs = graph_files(exported)
     info = {
         "name": name,

@@ -18,7 +18,8 @@ imports its library inside ``try`` and registers nothing when it is not installe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType, StringTensorType
+from sklearn.pipeline import Pipeline
 
 from ..core.frame import (
     DT,
@@ -35,9 +37,12 @@ from ..core.frame import (
     Frame,
     StepContext,
     current_step,
+    export_state,
     frame_aware,
+    in_step,
     shape_calculator,
     step_label,
+    step_path,
 )
 from ..core.trees import class_labels
 from .feature_engine.encoding import lookup
@@ -54,6 +59,14 @@ class BoostingEntry:
 
 
 _REGISTRY: dict[type, BoostingEntry] = {}
+_ERRORS: list[type[BaseException]] = []
+
+
+def library_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes a boosting library raises on a row it refuses that are not
+    ValueError / TypeError (e.g. ``CatBoostError`` on a missing category): the build's
+    verification counts them as the original refusing the row."""
+    return tuple(_ERRORS)
 
 
 def registered_boosting() -> dict[type, BoostingEntry]:
@@ -68,9 +81,12 @@ def register_boosting(
     library: str,
     classifier: bool,
     supports: str,
+    errors: Sequence[type[BaseException]] = (),
 ) -> None:
-    """Register ``converter`` for ``cls`` with skl2onnx, with the frame-taking parser."""
+    """Register ``converter`` for ``cls`` with skl2onnx, with the frame-taking parser;
+    ``errors``: what the library raises on a row it refuses (see :func:`library_errors`)."""
     _REGISTRY[cls] = BoostingEntry(cls, library, classifier, supports)
+    _ERRORS.extend(e for e in errors if e not in _ERRORS)
     update_registered_converter(
         cls,
         f"Predictlib{cls.__name__}",
@@ -85,6 +101,7 @@ def register_boosting(
 def _declare(scope: Any, model: Any, inputs: list[Any]) -> Any:
     op = scope.declare_local_operator(f"Predictlib{type(model).__name__}", model)
     op.predictlib_step = current_step()
+    op.predictlib_path = step_path()
     if len(inputs) == 1 and not hasattr(inputs[0], "predictlib_columns"):
         op.inputs = list(inputs)  # a matrix (a user input, or a scikit-learn step's output)
         return op
@@ -181,3 +198,47 @@ def feature_matrix(
     joined = ctx.node("Concat", parts, axis=1) if len(parts) > 1 else codes
     position = {c: j for j, c in enumerate([*numeric, *text])}
     return ctx.node("Gather", [joined, ctx.const([position[c] for c in order], np.int64)], axis=1)
+
+
+@contextlib.contextmanager
+def at_step(operator: Any) -> Iterator[None]:
+    """Run the conversion of ``operator`` inside its step path (the one it was parsed in), so
+    that errors name the step (``model_error``) and :func:`training_input` finds it."""
+    path: tuple[str, ...] = getattr(operator, "predictlib_path", ())
+    with contextlib.ExitStack() as stack:
+        if not step_path():  # converters run after the parsing, outside the steps
+            stack.enter_context(_path(path))
+        yield
+
+
+@contextlib.contextmanager
+def _path(path: tuple[str, ...]) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for name in path:
+            stack.enter_context(in_step(name))
+        yield
+
+
+def training_input(model: Any) -> Any:
+    """The input ``model`` (the step being converted, inside :func:`at_step`) was fitted on,
+    recomputed from the frame the export was given (``export_pipeline(..., X_train=...)``,
+    as :func:`predictlib.build.package` does): ``X_train`` transformed by the steps before
+    it, through nested pipelines. None when the export was not given the frame or the step
+    is not reached through pipelines only (e.g. inside a ColumnTransformer)."""
+    state = export_state()
+    if state is None or state.X_train is None:
+        return None
+    current, X = state.model, state.X_train
+    for name in step_path():
+        if current is model:
+            break
+        if not isinstance(current, Pipeline):
+            return None
+        names = [n for n, _ in current.steps]
+        if name not in names:
+            return None
+        index = names.index(name)
+        if index > 0:
+            X = current[:index].transform(X)
+        current = current.steps[index][1]
+    return X if current is model else None

@@ -132,6 +132,11 @@ class ExportState:
     checks: list[Check] = field(default_factory=list)
     #: the number of checks (columns) of each refusal tensor, in the order of ``tensors``
     widths: list[int] = field(default_factory=list)
+    #: the model being exported and the frame it was fitted on (None when the export was
+    #: not given it): converters that need the training values (e.g. CatBoost's category
+    #: texts, which the model keeps only as hashes) recompute a step's input from them
+    model: Any = None
+    X_train: Any = None
 
 
 _STATE: contextvars.ContextVar[ExportState | None] = contextvars.ContextVar(
@@ -143,9 +148,10 @@ _STEP_PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def exporting() -> Iterator[ExportState]:
-    """Collect refusal checks for the conversion run inside the block."""
-    state = ExportState()
+def exporting(model: Any = None, X_train: Any = None) -> Iterator[ExportState]:
+    """Collect refusal checks for the conversion run inside the block (of ``model``,
+    fitted on ``X_train`` when given)."""
+    state = ExportState(model=model, X_train=X_train)
     token = _STATE.set(state)
     try:
         yield state
@@ -165,6 +171,11 @@ def in_step(name: str) -> Iterator[None]:
 def export_state() -> ExportState | None:
     """The checks being collected by the export in progress (None outside an export)."""
     return _STATE.get()
+
+
+def step_path() -> tuple[str, ...]:
+    """The names of the pipeline steps leading to the step being converted."""
+    return _STEP_PATH.get()
 
 
 def current_step() -> str:

@@ -178,6 +178,7 @@ def export_pipeline(
     clean_up: bool = True,
     fold: bool = True,
     lean: bool = True,
+    X_train: Any = None,
 ) -> Exported:
     """Convert fitted ``model`` (whose input columns are ``columns``) to one graph.
 
@@ -194,7 +195,8 @@ def export_pipeline(
     nodes and duplicate nodes merged (:mod:`predictlib.build.passes.fold`). ``lean``: the
     graph the Python runtime runs is the lean graph of :mod:`predictlib.build.passes.lean`
     (one input, one refusal test) rather than the ids variant. All only make the graph
-    faster; tests export without them to check that.
+    faster; tests export without them to check that. ``X_train``: the frame ``model`` was
+    fitted on, for the converters that need training values (CatBoost's one-hot categories).
     """
     task = _task(model)
     classes = _classes(model) if task == "classification" else []
@@ -215,7 +217,7 @@ def export_pipeline(
         # input guards (NaN / inf refusals) and plain (label, probabilities) outputs
         parsed = Pipeline([("model", model)])
     whole = _Whole(GroupedInputs(numeric, categorical, [c.name for c in columns], datetime), parsed)
-    with exporting() as state:
+    with exporting(model, X_train) as state:
         onx = convert_sklearn(whole, name=name, initial_types=initial_types, target_opset=TARGET_OPSET)
     finalize_ml_opset(onx)  # float64 trees: ai.onnx.ml opset 5's TreeEnsemble
     fusion = fuse_categorical(onx, state) if fuse else None

@@ -21,6 +21,7 @@ import predictlib
 from predictlib._inputs import is_missing_scalar
 
 from .. import tolerances
+from ..converters.boosting import library_errors
 from ..core.frame import DT, NS_MAX, NS_MIN, NUM, Column
 
 #: refused rows confirmed one by one against the original pipeline (each call costs
@@ -105,7 +106,7 @@ ORIGINAL_REFUSALS = (ValueError, TypeError, OverflowError)
 def _original_refuses(model: Any, frame: pd.DataFrame) -> bool:
     try:
         original_predict(model, frame)
-    except ORIGINAL_REFUSALS:
+    except (*ORIGINAL_REFUSALS, *library_errors()):
         return True
     return False
 
@@ -165,7 +166,7 @@ def compare(
         frame = reference_frame(rows, columns)
         try:
             expected = original_predict(model, frame)
-        except ORIGINAL_REFUSALS as exc:
+        except (*ORIGINAL_REFUSALS, *library_errors()) as exc:
             report.failures.extend(
                 f"row {accepted[i]}: the original refuses it ({exc}), predictlib predicts {got[i]!r}"
                 for i in _bisect_refused(model, frame)
