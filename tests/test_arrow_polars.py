@@ -171,3 +171,15 @@ def test_numeric_columns_are_not_copied_by_polars(frame: pd.DataFrame) -> None:
     arrow = df.to_arrow().column("LotArea").chunk(0)
     view = arrow.to_numpy(zero_copy_only=True)
     assert view.ctypes.data == df["LotArea"].to_numpy().ctypes.data
+
+
+def test_polars_texts_reach_the_reader_as_polars_holds_them(frame: pd.DataFrame) -> None:
+    """polars' texts are given as string_view (its own layout, no copy) and categoricals
+    as dictionaries of string_view: each slice casts its own on the batch threads, not
+    the whole frame on one thread first; the answers are pandas' (tests above)."""
+    from predictlib._polars import polars_to_arrow
+
+    df = pl.from_pandas(frame[["MSZoning", "Alley"]])
+    table = polars_to_arrow(df.with_columns(pl.col("Alley").cast(pl.Categorical)))
+    assert str(table.column("MSZoning").type) == "string_view"
+    assert str(table.column("Alley").type.value_type) == "string_view"
