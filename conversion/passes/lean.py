@@ -62,6 +62,8 @@ import onnxruntime as ort
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from .. import tolerances
+from .compact import compact as compact_graph
+from .compact import identical
 from .fold import fold_numeric
 from .fuse import CAT_IDS, ML, require_ml_opset
 from .simplify import drop_dead, graph_facts, simplify, tensor_width
@@ -107,9 +109,14 @@ class Lean:
         return {"nodes_before": self.nodes_before, "nodes_after": self.nodes_after, "signal": self.signal}
 
 
-def lean_variant(ids_model: ModelProto, numeric: int, categorical: int) -> Lean | None:
+def lean_variant(
+    ids_model: ModelProto, numeric: int, categorical: int, *, compact: bool = True
+) -> Lean | None:
     """The lean graph of a fused graph's ids variant (``numeric`` and ``categorical``
-    columns), or None when it cannot be built exactly (see the module docstring)."""
+    columns), or None when it cannot be built exactly (see the module docstring).
+    ``compact``: the passes of :mod:`predictlib.build.passes.compact` run last (fewer
+    nodes, the same bits: the compacted graph is checked bit for bit against the graph
+    before them on the random mixtures, and is not used otherwise)."""
     lean = ModelProto()
     lean.CopyFrom(ids_model)
     if not _merge_inputs(lean, numeric, categorical):
@@ -128,6 +135,8 @@ def lean_variant(ids_model: ModelProto, numeric: int, categorical: int) -> Lean 
         return None  # slower than the ids graph for one record
     if not _agrees(ids_model, lean, signal, numeric, categorical):
         return None
+    if compact:
+        lean = _compacted(ids_model, lean, numeric, categorical)
     return Lean(lean, signal, len(ids_model.graph.node), len(lean.graph.node))
 
 
@@ -826,8 +835,8 @@ def _agrees(
         return False
     names = [o.name for o in plain.get_outputs()]
     expected = dict(zip(names, plain.run(names, feeds), strict=True))
-    x = np.concatenate([feeds.get("num", np.empty((len(feeds[CAT_IDS]), 0))), feeds[CAT_IDS]], axis=1)
-    lean_feeds = {LEAN_INPUT: x.astype(np.float64), **{k: v for k, v in feeds.items() if k == "dt"}}
+    lean_feeds = _lean_feeds(feeds)
+    x = lean_feeds[LEAN_INPUT]
     lean_names = [o.name for o in fast.get_outputs()]
     got = dict(zip(lean_names, fast.run(lean_names, lean_feeds), strict=True))
     rows = len(x)
@@ -852,6 +861,41 @@ def _agrees(
         elif not np.array_equal(mine[~refused], value[~refused]):
             return False
     return True
+
+
+def _compacted(ids_model: ModelProto, lean: ModelProto, numeric: int, categorical: int) -> ModelProto:
+    """``lean`` compacted (:func:`predictlib.build.passes.compact.compact`) when the result
+    passes the checker and gives every output bit for bit on the random mixtures of
+    :func:`_agrees`, as one batch and 64 of them (ordinary and odd) one row at a time;
+    else ``lean`` as it is."""
+    trial = ModelProto()
+    trial.CopyFrom(lean)
+    compact_graph(trial)
+    if len(trial.graph.node) >= len(lean.graph.node):
+        return lean
+    try:
+        onnx.checker.check_model(trial, full_check=True)
+        onnx.shape_inference.infer_shapes(trial, strict_mode=True)
+        feeds = _lean_feeds(_mixtures(ids_model, numeric, categorical))
+        before, after = _session(lean), _session(trial)
+        names = [o.name for o in before.get_outputs()]
+        old, new = before.run(names, feeds), after.run(names, feeds)
+        single = [
+            (before.run(names, one), after.run(names, one))
+            for one in (
+                {k: v[r : r + 1] for k, v in feeds.items()} for r in range(0, CHECK_ROWS, CHECK_ROWS // 64)
+            )
+        ]
+    except Exception:  # noqa: BLE001 - a compaction that does not check or run is not used
+        return lean
+    pairs = [*zip(old, new, strict=True), *(p for a, b in single for p in zip(a, b, strict=True))]
+    return trial if all(identical(a, b) for a, b in pairs) else lean
+
+
+def _lean_feeds(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The lean graph's feeds for the ids graph's ``feeds``: ``num`` and ``cat_ids`` as one ``x``."""
+    x = np.concatenate([feeds.get("num", np.empty((len(feeds[CAT_IDS]), 0))), feeds[CAT_IDS]], axis=1)
+    return {LEAN_INPUT: x.astype(np.float64), **{k: v for k, v in feeds.items() if k == "dt"}}
 
 
 def _session(model: ModelProto) -> ort.InferenceSession:
