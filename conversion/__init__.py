@@ -17,6 +17,7 @@ if __name__ != "predictlib.build":  # pragma: no cover - a checkout's top-level 
         "(pip install 'predictlib[build]', or an editable install of this repository)"
     )
 
+from .boosters import booster
 from .core.frame import (
     DT,
     MISSING,
@@ -59,6 +60,7 @@ __all__ = [
     "ProjectError",
     "StepContext",
     "appended",
+    "booster",
     "build_project",
     "export_pipeline",
     "infer_columns",

@@ -21,6 +21,7 @@ import predictlib
 from predictlib._artifact import IDS_MODEL_FILE, MANIFEST_FILE, MODEL_FILE
 
 from . import tolerances
+from .boosters import as_estimator
 from .core.frame import Column, ExportError
 from .stages.export import Exported, export_pipeline, infer_columns
 from .stages.golden import write_golden
@@ -119,6 +120,7 @@ def package(
     against the last release. Returns a :class:`Packaged`.
     """
     say: Log = log if log is not None else (lambda _msg: None)
+    pipeline = as_estimator(pipeline)  # a raw LightGBM / XGBoost Booster: predictlib.build.booster(raw)
     _check_arguments(pipeline, X_train, name, version, X_test, y_test, generated_records)
     t0 = time.perf_counter()
     out = Path(out)

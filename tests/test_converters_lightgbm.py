@@ -20,7 +20,8 @@ from converter_harness import converter_settings, covers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from predictlib.build import ExportError, export_pipeline, infer_columns
+from predictlib.build import ExportError, booster, export_pipeline, infer_columns
+from predictlib.build.boosters import LGBMBoosterClassifier, LGBMBoosterRegressor
 
 lightgbm = pytest.importorskip("lightgbm")
 LGBMClassifier, LGBMRegressor = lightgbm.LGBMClassifier, lightgbm.LGBMRegressor
@@ -307,9 +308,6 @@ def test_refused_with_the_reason() -> None:
     rng = np.random.default_rng(4)
     X = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
     y = X["a"] * 2 + X["b"]
-    linear = quietly(lambda: LGBMRegressor(linear_tree=True, n_estimators=5, verbose=-1, n_jobs=1).fit(X, y))
-    with pytest.raises(ExportError, match="linear trees are not exported"):
-        export_pipeline(linear, infer_columns(X))
 
     def objective(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return y_pred - y_true, np.ones_like(y_true)
@@ -371,3 +369,228 @@ def test_pandas_categories_verified_by_package(tmp_path: Path) -> None:
     quietly(lambda: model.fit(X[:1000], y[:1000]))
     report = verify_packaged(model, X[:1000], X[1000:], tmp_path, "lgbm_categories")
     assert report["generated"]["max_abs_error"] == 0.0
+
+
+# ------------------------------------------------------------------ linear trees
+
+
+def linear_model(
+    objective: str, X: pd.DataFrame, y: np.ndarray, categorical: list[str], **options: Any
+) -> Any:
+    """A model with ``linear_tree=True`` for ``objective`` (regression, poisson, binary,
+    multiclass), fitted on a target derived from ``y``."""
+    base = {"linear_tree": True, "verbose": -1, "n_jobs": 1, "random_state": 0, **options}
+    if objective in ("regression", "poisson"):
+        target = np.exp(y / 4) if objective == "poisson" else y
+        return fit(LGBMRegressor(objective=objective, **base), X, target, categorical)
+    n_classes = 2 if objective == "binary" else 3
+    classes = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    return fit(LGBMClassifier(**base), X, classes, categorical)
+
+
+def nan_in_linear_features(model: Any, T: pd.DataFrame) -> pd.DataFrame:
+    """``T`` and, per leaf with a linear model, rows routed to that leaf with one of its
+    features made NaN -- or +-inf, or a tiny value LightGBM reads as 0 -- where that does
+    not change the leaf (LightGBM then outputs the plain leaf value)."""
+    booster = model.booster_
+    features = set()
+    for info in booster.dump_model()["tree_info"]:
+        stack = [info["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_feature" in node and "leaf_value" not in node:
+                stack += [node["left_child"], node["right_child"]]
+            features.update(int(f) for f in node.get("leaf_features", []))
+    rows = []
+    for f in sorted(features):
+        for value in (math.nan, math.inf, -math.inf, 1e-36, -0.0, 1e300):
+            part = T.iloc[: min(len(T), 8)].copy()
+            part.iloc[:, f] = value
+            rows.append(part)
+    return pd.concat([T, *rows], ignore_index=True)
+
+
+@covers(LGBMRegressor, LGBMClassifier)
+@converter_settings(max_examples=20)
+@given(
+    case=data(),
+    objective=st.sampled_from(["regression", "poisson", "binary", "multiclass"]),
+    options=st.fixed_dictionaries(
+        {
+            "num_leaves": st.integers(2, 12),
+            "n_estimators": st.integers(1, 15),
+            "linear_lambda": st.sampled_from([0.0, 0.1]),
+            "use_missing": st.booleans(),
+            "min_child_samples": st.sampled_from([5, 20]),
+        }
+    ),
+    rows=st.lists(st.lists(values(), min_size=4, max_size=4), max_size=12),
+)
+def test_linear_trees_match_lightgbm(case: Any, objective: str, options: dict[str, Any], rows: Any) -> None:
+    """linear_tree=True: each leaf's ``leaf_const + sum(coeff * x)`` (the plain leaf value when
+    one of its features is NaN), with missing values, zeros, tiny values, infinities and a
+    categorical split feature (``k``, never in a linear model) in the frames."""
+    X, y, categorical = case
+    model = linear_model(objective, X, y, categorical, **options)
+    T = nan_in_linear_features(model, probe_frame(model, X, [r[: len(X.columns)] for r in rows]))
+    check_model(model, X, T, exact=objective == "regression")
+
+
+@covers(LGBMRegressor, LGBMClassifier)
+@converter_settings(max_examples=8)
+@given(seed=st.integers(0, 2**16), classify=st.booleans(), leaves=st.integers(3, 12))
+def test_linear_trees_with_pandas_category_columns(seed: int, classify: bool, leaves: int) -> None:
+    """Linear trees fitted on pandas category columns: categorical splits on the mapped text,
+    linear models of the numeric features (NaN in ``size`` -> the plain leaf value)."""
+    rng = np.random.default_rng(seed)
+    X, y = category_frames(rng, 400)
+    options = {"n_estimators": 12, "num_leaves": leaves, "verbose": -1, "n_jobs": 1, "min_child_samples": 5}
+    if classify:
+        model: Any = LGBMClassifier(linear_tree=True, **options)
+        quietly(lambda: model.fit(X, np.digitize(y, np.quantile(y, [0.33, 0.66]))))
+    else:
+        model = LGBMRegressor(linear_tree=True, **options)
+        quietly(lambda: model.fit(X, y))
+    T, _ = category_frames(rng, 200)
+    text = T.astype({"color": object, "shape": object})
+    text.loc[:8, "color"] = ["purple", "Red", "", None, "red ", "grey", "white", "blue", "green"]
+    text.loc[9:14, "size"] = [np.nan, np.inf, -np.inf, 0.0, 1e-36, 1e300]
+    text.loc[15:17, "weight"] = [np.nan, 0.0, -1e300]
+    exported = export_pipeline(model, infer_columns(X))
+    check_model(model, X, text, original_frame=as_categories(text, X), exact=not classify, exported=exported)
+
+
+def test_linear_trees_measured_errors() -> None:
+    """The figures of docs/estimators.md: 100 linear trees, 1,500 rows with missing values,
+    a categorical feature and the SPECIAL values."""
+    rng = np.random.default_rng(21)
+    n = 3000
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"])
+    X["k"] = rng.integers(0, 6, n).astype(float)
+    X.iloc[rng.random(n) < 0.1, 1] = np.nan
+    y = (
+        2 * X["a"].to_numpy()
+        + np.nan_to_num(X["b"].to_numpy()) * X["c"].to_numpy()
+        + np.sin(X["k"].to_numpy())
+    )
+    y = y + 0.1 * rng.normal(size=n)
+    T = pd.concat(
+        [X[1500:], pd.DataFrame([list(SPECIAL[i : i + 5]) for i in range(0, 12)], columns=X.columns)],
+        ignore_index=True,
+    )
+    measured = {}
+    for objective in ("regression", "poisson", "binary", "multiclass"):
+        model = linear_model(objective, X[:1500], y[:1500], ["k"], n_estimators=100, num_leaves=15)
+        measured[objective] = check_model(model, X, T, exact=objective == "regression")
+    assert measured["regression"] == (0.0, 0.0)
+    assert all(rel < 1e-13 for _, rel in measured.values()), measured
+
+
+# ------------------------------------------------------------------ raw boosters (lgb.train)
+
+
+def train(
+    task: str, X: pd.DataFrame, y: np.ndarray, categorical: list[str], rounds: int, **params: Any
+) -> Any:
+    """``lgb.train`` for ``task`` on a target derived from ``y`` (classes 0 .. k-1)."""
+    options: dict[str, Any] = {"verbose": -1, "num_threads": 1, "seed": 0, **params}
+    target = y
+    if task == "regression":
+        options.setdefault("objective", "regression")
+    else:
+        k = 2 if task == "binary" else 3
+        target = np.digitize(y, np.quantile(y, np.linspace(0, 1, k + 1)[1:-1]))
+        options.update({"objective": "binary"} if k == 2 else {"objective": "multiclass", "num_class": k})
+    dataset = lightgbm.Dataset(X, target, categorical_feature=categorical or "auto")
+    return quietly(lambda: lightgbm.train(options, dataset, num_boost_round=rounds))
+
+
+@covers(LGBMBoosterRegressor, LGBMBoosterClassifier)
+@converter_settings(max_examples=20)
+@given(
+    case=data(),
+    task=st.sampled_from(["regression", "binary", "multiclass"]),
+    linear=st.booleans(),
+    rounds=st.integers(1, 15),
+    leaves=st.integers(2, 12),
+    rows=st.lists(st.lists(values(), min_size=4, max_size=4), max_size=12),
+)
+def test_raw_booster_matches_lightgbm(
+    case: Any, task: str, linear: bool, rounds: int, leaves: int, rows: Any
+) -> None:
+    """A ``lgb.train`` booster wrapped by ``booster()`` (task from its objective): the graph
+    against the wrapper, and the wrapper against ``Booster.predict`` itself."""
+    X, y, categorical = case
+    raw = train(task, X, y, categorical, rounds, num_leaves=leaves, linear_tree=linear, min_data_in_leaf=5)
+    model = booster(raw)
+    assert isinstance(model, LGBMBoosterRegressor if task == "regression" else LGBMBoosterClassifier)
+    T = probe_frame(model, X, [r[: len(X.columns)] for r in rows])
+    if linear:
+        T = nan_in_linear_features(model, T)
+    check_model(model, X, T, exact=task == "regression")
+    expected = raw.predict(T)
+    if task == "regression":
+        assert np.array_equal(model.predict(T), expected, equal_nan=True)
+    else:
+        proba = model.predict_proba(T)
+        assert np.array_equal(proba[:, 1] if task == "binary" else proba, expected, equal_nan=True)
+        assert list(model.classes_) == list(range(proba.shape[1]))
+
+
+def test_raw_boosters_in_a_pipeline_and_bare_are_packaged(tmp_path: Path) -> None:
+    """A ``lgb.train`` booster as the last step of a Pipeline (read as ``booster(raw)``; a
+    Pipeline cannot predict with a raw booster itself), wrapped with its classes, and bare:
+    ``package()`` verifies each through the runtime (held-out + 10,000 generated records)."""
+    from feature_engine.encoding import OrdinalEncoder
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(13)
+    X, y = category_frames(rng, 1000)
+    X = X.astype({"color": object}).fillna({"color": "missing"}).astype({"color": "str", "shape": "str"})
+    encode = OrdinalEncoder(encoding_method="arbitrary", unseen="encode").fit(X[:800])
+    Z = encode.transform(X)
+    linear = train("regression", Z[:800], y[:800], ["color", "shape"], 30, linear_tree=True, num_leaves=8)
+    with pytest.raises(TypeError, match="not an estimator"):  # scikit-learn 1.9 itself
+        Pipeline([("encode", encode), ("lgbm", linear)]).predict(X)
+    report = verify_packaged(
+        Pipeline([("encode", encode), ("lgbm", linear)]), X[:800], X[800:], tmp_path, "raw_a"
+    )
+    assert report["generated"]["max_abs_error"] == 0.0
+    three = train("multiclass", Z[:800], y[:800], ["color", "shape"], 20, num_leaves=8)
+    pipeline = Pipeline([("encode", encode), ("lgbm", booster(three, classes=["low", "mid", "high"]))])
+    assert set(pipeline.predict(X[800:])) <= {"low", "mid", "high"}
+    verify_packaged(pipeline, X[:800], X[800:], tmp_path, "raw_b")
+    numeric = X[["size", "weight"]]
+    two = train("binary", numeric[:800], y[:800], [], 25, linear_tree=True)
+    verify_packaged(two, numeric[:800], numeric[800:], tmp_path, "raw_c")
+
+
+def test_raw_booster_task_and_classes() -> None:
+    rng = np.random.default_rng(14)
+    X = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    y = X["a"].to_numpy() + 0.1 * rng.normal(size=200)
+    two = train("binary", X, y, [], 3)
+    with pytest.raises(ValueError, match="2 classes; give 2 distinct labels"):
+        booster(two, classes=["a", "b", "c"])
+    with pytest.raises(ValueError, match="1 output"):
+        booster(two, task="multiclass")
+    as_regression = booster(two, task="regression")  # the probability of class 1 as a number
+    check_model(as_regression, X, X, exact=False)
+    entropy = train("regression", X, (y > 0).astype(float), [], 3, objective="cross_entropy")
+    assert isinstance(booster(entropy), LGBMBoosterRegressor)
+    check_model(booster(entropy, task="binary"), X, X)
+    with pytest.raises(TypeError, match=r"lightgbm\.Booster or xgboost\.Booster"):
+        booster(LGBMRegressor())
+    early = quietly(
+        lambda: lightgbm.train(
+            {"verbose": -1, "num_threads": 1, "learning_rate": 0.5},
+            lightgbm.Dataset(X[:150], y[:150]),
+            num_boost_round=200,
+            valid_sets=[lightgbm.Dataset(X[150:], y[150:])],
+            callbacks=[lightgbm.early_stopping(3, verbose=False)],
+            keep_training_booster=True,  # keeps the trees after the best iteration
+        )
+    )
+    assert 0 < early.best_iteration < early.num_trees()  # Booster.predict stops at the best iteration
+    exported = export_pipeline(early, infer_columns(X))
+    assert errors(run(exported, X)["prediction"][:, 0], early.predict(X), True) == (0.0, 0.0)

@@ -18,7 +18,8 @@ from converter_harness import converter_settings, covers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from predictlib.build import ExportError, export_pipeline, infer_columns
+from predictlib.build import ExportError, booster, export_pipeline, infer_columns
+from predictlib.build.boosters import XGBBoosterClassifier, XGBBoosterRegressor
 
 xgboost = pytest.importorskip("xgboost")
 XGBClassifier, XGBRegressor = xgboost.XGBClassifier, xgboost.XGBRegressor
@@ -283,3 +284,117 @@ def test_pandas_categories_verified_by_package(tmp_path: Path) -> None:
     quietly(lambda: model.fit(X[:1000], (y[:1000] > np.median(y)).astype(int)))
     report = verify_packaged(model, X[:1000], X[1000:], tmp_path, "xgb_categories")
     assert report["generated"]["max_abs_error"] == 0.0
+
+
+# ------------------------------------------------------------------ raw boosters (xgb.train)
+
+
+def train(task: str, X: pd.DataFrame, y: np.ndarray, categorical: bool, rounds: int, **params: Any) -> Any:
+    """``xgb.train`` for ``task`` on a target derived from ``y`` (classes 0 .. k-1)."""
+    options: dict[str, Any] = {"nthread": 1, "seed": 0, **params}
+    target = y
+    if task == "regression":
+        options.setdefault("objective", "reg:squarederror")
+    else:
+        k = 2 if task == "binary" else 3
+        target = np.digitize(y, np.quantile(y, np.linspace(0, 1, k + 1)[1:-1]))
+        options.update(
+            {"objective": "binary:logistic"} if k == 2 else {"objective": "multi:softprob", "num_class": k}
+        )
+    kw = xgb_options(categorical, X)
+    if categorical:
+        options["max_cat_to_onehot"] = kw.pop("max_cat_to_onehot")
+    dmatrix = xgboost.DMatrix(X, target, **kw)
+    return quietly(lambda: xgboost.train(options, dmatrix, num_boost_round=rounds))
+
+
+@covers(XGBBoosterRegressor, XGBBoosterClassifier)
+@converter_settings(max_examples=20)
+@given(
+    case=data(),
+    task=st.sampled_from(["regression", "binary", "multiclass"]),
+    rounds=st.integers(1, 12),
+    depth=st.integers(1, 5),
+    kind=st.sampled_from(["gbtree", "dart"]),
+    rows=st.lists(st.lists(values(), min_size=4, max_size=4), max_size=12),
+)
+def test_raw_booster_matches_xgboost_bit_for_bit(
+    case: Any, task: str, rounds: int, depth: int, kind: str, rows: Any
+) -> None:
+    """A ``xgb.train`` booster wrapped by ``booster()`` (task from its objective): the graph
+    against the wrapper bit for bit, and the wrapper against ``Booster.inplace_predict``."""
+    X, y, categorical = case
+    raw = train(task, X, y, categorical, rounds, max_depth=depth, booster=kind)
+    model = booster(raw)
+    assert isinstance(model, XGBBoosterRegressor if task == "regression" else XGBBoosterClassifier)
+    T = probe_frame(model, X, rows)
+    check_model(model, X, T, exact=True)
+    expected = raw.inplace_predict(T)
+    if task == "regression":
+        assert np.array_equal(model.predict(T), expected, equal_nan=True)
+    else:
+        proba = model.predict_proba(T)
+        assert np.array_equal(proba[:, 1] if task == "binary" else proba, expected, equal_nan=True)
+    if kind == "gbtree":  # the DMatrix path gives the same float32 sums (DMatrix refuses float32 inf)
+        with np.errstate(over="ignore"):
+            finite = T[np.isfinite(T.fillna(0.0).to_numpy().astype(np.float32)).all(axis=1)]
+        dmatrix = xgboost.DMatrix(
+            finite, **{k: v for k, v in xgb_options(categorical, X).items() if k != "max_cat_to_onehot"}
+        )
+        assert np.array_equal(raw.predict(dmatrix), raw.inplace_predict(finite), equal_nan=True)
+
+
+def test_raw_boosters_in_a_pipeline_and_bare_are_packaged(tmp_path: Path) -> None:
+    """A ``xgb.train`` booster as the last step of a Pipeline (read as ``booster(raw)``),
+    wrapped with its classes, and bare: ``package()`` verifies each (bit for bit)."""
+    from feature_engine.encoding import OrdinalEncoder
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(13)
+    X, y = category_frames(rng, 1000)
+    X = X.astype({"color": object}).fillna({"color": "missing"}).astype({"color": "str"})
+    encode = OrdinalEncoder(encoding_method="arbitrary", unseen="encode").fit(X[:800])
+    Z = encode.transform(X)
+    gamma = train("regression", Z[:800], np.exp(y[:800] / 3), False, 30, objective="reg:gamma", max_depth=4)
+    with pytest.raises(TypeError, match="not an estimator"):  # scikit-learn 1.9 itself
+        Pipeline([("encode", encode), ("xgb", gamma)]).predict(X)
+    report = verify_packaged(
+        Pipeline([("encode", encode), ("xgb", gamma)]), X[:800], X[800:], tmp_path, "xraw_a"
+    )
+    assert report["generated"]["max_abs_error"] == 0.0
+    three = train("multiclass", Z[:800], y[:800], False, 15, max_depth=3)
+    pipeline = Pipeline([("encode", encode), ("xgb", booster(three, classes=["low", "mid", "high"]))])
+    assert set(pipeline.predict(X[800:])) <= {"low", "mid", "high"}
+    assert (
+        verify_packaged(pipeline, X[:800], X[800:], tmp_path, "xraw_b")["generated"]["max_abs_error"] == 0.0
+    )
+    numeric = X[["size", "weight"]]
+    two = train("binary", numeric[:800], y[:800], False, 20, max_depth=3)
+    assert (
+        verify_packaged(two, numeric[:800], numeric[800:], tmp_path, "xraw_c")["held_out"]["max_abs_error"]
+        == 0.0
+    )
+
+
+def test_raw_booster_uses_all_its_trees() -> None:
+    """A raw booster predicts with all its trees (``best_iteration`` is not applied, as in
+    ``Booster.inplace_predict``); ``booster[: best + 1]`` keeps the best ones."""
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
+    y = X["a"].to_numpy() + rng.normal(size=400)
+    raw = quietly(
+        lambda: xgboost.train(
+            {"eta": 0.5, "nthread": 1},
+            xgboost.DMatrix(X[:300], y[:300]),
+            200,
+            evals=[(xgboost.DMatrix(X[300:], y[300:]), "valid")],
+            early_stopping_rounds=3,
+            verbose_eval=False,
+        )
+    )
+    assert raw.best_iteration + 1 < raw.num_boosted_rounds()
+    for model in (raw, raw[: raw.best_iteration + 1]):
+        got = run(export_pipeline(model, infer_columns(X)), X)["prediction"][:, 0]
+        assert errors(got, model.inplace_predict(X), exact=True) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="1 output"):
+        booster(train("binary", X, y, False, 2), task="multiclass")

@@ -27,26 +27,39 @@ reproducing LightGBM's C++ prediction (``tree.h``, ``gbdt_prediction.cpp``):
   ``predict()`` uses). One ``TreeEnsemble`` with one target per class adds them in
   that order (see :mod:`predictlib.build.core.trees`); ``boosting='rf'`` averages
   them (``/ n_iterations``);
+* **linear trees** (``linear_tree=True``: ``leaf_const``, ``leaf_features``,
+  ``leaf_coeff`` per leaf in the dump): ``Tree::Predict`` finds the leaf as above, then
+  computes ``leaf_const + coeff[0] * x[f0] + coeff[1] * x[f1] + ...`` in float64, in that
+  order, from the features as it reads them (``|x| <= 1e-35`` is 0.0), and returns the
+  plain ``leaf_value`` when one of the leaf's features is NaN. The graph's
+  ``TreeEnsemble`` gives each tree's leaf (its row in per-leaf tables: one target per
+  tree), ``Gather`` fetches the constants, coefficients, feature indices and leaf values,
+  ``GatherElements`` the features, ``CumSum`` adds the terms in LightGBM's order, ``Where``
+  takes the leaf value on NaN; the trees are then added in order (``CumSum`` over the
+  iterations, one column per class): bit for bit on any number of threads;
 * **objective** (the link in the graph): identity for regression / regression_l1 /
   huber / fair / quantile / mape, ``sign(x) * x * x`` with ``reg_sqrt``, ``exp`` for
   poisson / gamma / tweedie, ``1 / (1 + exp(-sigmoid * x))`` for binary /
   cross_entropy / multiclassova, softmax for multiclass; ``LGBMClassifier``'s label
   is the argmax of its probabilities (first maximum), as its ``predict`` does.
 
-Refused at export, with the reason: linear trees (``linear_tree=True``: leaves hold
-linear models), custom objectives, ranking / cross_entropy_lambda objectives, pandas
-categories that are not text.
+A raw ``lightgbm.Booster`` (``lgb.train``) wrapped by :func:`predictlib.build.booster`
+(``LGBMBoosterRegressor`` / ``LGBMBoosterClassifier``, ``booster_`` being the raw booster)
+goes through the same code.
+
+Refused at export, with the reason: custom objectives, ranking / cross_entropy_lambda
+objectives, pandas categories that are not text.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from onnx import TensorProto
 
+from ..boosters import LGBMBoosterClassifier, LGBMBoosterRegressor
 from ..core.frame import StepContext
 from ..core.trees import (
     Ensemble,
@@ -54,6 +67,7 @@ from ..core.trees import (
     argmax_label,
     binary_proba,
     model_error,
+    running_total,
     sigmoid,
     softmax,
 )
@@ -79,8 +93,8 @@ SUPPORTS = (
     "objectives regression, regression_l1, huber, fair, quantile, mape (reg_sqrt too), poisson, gamma, "
     "tweedie, binary, cross_entropy, multiclass, multiclassova; boosting gbdt / dart / goss / rf; "
     "numerical splits with missing_type None / Zero / NaN (zero_as_missing, use_missing); categorical "
-    "splits (categorical_feature=, pandas category columns of text); best_iteration; "
-    "not linear_tree"
+    "splits (categorical_feature=, pandas category columns of text); best_iteration; linear_tree (leaf_const "
+    "+ sum(coeff * x), leaf_value when a leaf's feature is NaN)"
 )
 
 
@@ -89,15 +103,7 @@ def _booster(model: Any) -> Any:
 
 
 def _dump(model: Any) -> dict[str, Any]:
-    booster = _booster(model)
-    if re.search(r"^is_linear=1$", booster.model_to_string(), re.MULTILINE):
-        raise model_error(
-            model,
-            "linear_tree",
-            "linear trees are not exported (each leaf holds a linear model of the features, with its "
-            "own missing-value rule): train with linear_tree=False",
-        )
-    return dict(booster.dump_model())  # num_iteration None: best_iteration, as predict()
+    return dict(_booster(model).dump_model())  # num_iteration None: best_iteration, as predict()
 
 
 def _objective(model: Any, dump: dict[str, Any]) -> tuple[str, dict[str, str], bool]:
@@ -132,9 +138,12 @@ def _walk(
             stack.append((item["left_child"], index, 0))
 
 
-def _tree(model: Any, info: dict[str, Any], columns: _Columns, k: int) -> tuple[Tree, np.ndarray]:
+def _tree(
+    model: Any, info: dict[str, Any], columns: _Columns, k: int
+) -> tuple[Tree, np.ndarray, list[dict[str, Any]]]:
     """A dumped tree as a :class:`Tree` reading the graph's columns (``columns``: where the
-    category codes and the zero-as-missing copies of features are), and its leaf values."""
+    category codes and the zero-as-missing copies of features are), its leaf values, and its
+    nodes (node ``i`` of the :class:`Tree` is ``nodes[i]``)."""
     nodes: list[dict[str, Any]] = []
     links: list[list[int]] = []
     _walk(info["tree_structure"], nodes, -1, 0, links)
@@ -171,7 +180,7 @@ def _tree(model: Any, info: dict[str, Any], columns: _Columns, k: int) -> tuple[
             missing_left[i] = bool(node.get("default_left", False))
         else:  # None: NaN is read as 0.0
             missing_left[i] = t >= 0.0
-    return tree, values
+    return tree, values, nodes
 
 
 def _huge_threshold(
@@ -300,12 +309,18 @@ def _raw(ctx: StepContext, operator: Any, dump: dict[str, Any]) -> tuple[str, in
     columns = _scan(dump, n_features)
     ens = Ensemble()
     infos = dump["tree_info"]
-    for info in infos:
-        tree, values = _tree(model, info, columns, k)
-        ens.add_tree(tree, int(info["tree_index"]) % k, values)
+    linear = _linear(infos)
+    tables = _LinearTables()
+    for t, info in enumerate(infos):
+        tree, values, nodes = _tree(model, info, columns, k)
+        if linear:  # tree t -> target t, the leaf's row in the tables as its weight
+            ens.add_tree(tree, t, tables.add(nodes, tree.left < 0))
+        else:
+            ens.add_tree(tree, int(info["tree_index"]) % k, values)
     for j in range(k):  # a class without any tree still has an output
-        if j >= ens.n_targets:
+        if j >= ens.n_targets and not linear:
             ens.add_constant(j, 0.0)
+    numbers = x  # the features as given (the linear models read them)
     extra = []
     if columns.zeroing or columns.zero_as_nan:
         tiny = ctx.node("LessOrEqual", [ctx.node("Abs", [x]), ctx.const(ZERO_THRESHOLD)])
@@ -320,11 +335,102 @@ def _raw(ctx: StepContext, operator: Any, dump: dict[str, Any]) -> tuple[str, in
         extra.insert(0, _category_codes(ctx, x, list(columns.codes)))
     if extra:
         x = ctx.node("Concat", [x, *extra], axis=1)
-    raw = ens.emit(ctx, x)
+    if linear:
+        per_tree = tables.emit(ctx, ctx.node("Cast", [ens.emit(ctx, x)], to=TensorProto.INT64), numbers)
+        raw = running_total(ctx, per_tree, len(infos) // k, k)
+    else:
+        raw = ens.emit(ctx, x)
     if dump.get("average_output"):
         iterations = len(infos) // k
         raw = ctx.node("Div", [raw, ctx.const(float(max(iterations, 1)))])
     return raw, k
+
+
+def _linear(infos: list[dict[str, Any]]) -> bool:
+    """Whether the trees are linear trees (``linear_tree=True``: leaves with ``leaf_const``)."""
+    for info in infos:
+        stack = [info["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "leaf_const" in node:
+                return True
+            if "leaf_value" not in node and "split_feature" in node:
+                stack += [node["left_child"], node["right_child"]]
+    return False
+
+
+@dataclass
+class _LinearTables:
+    """The leaves of linear trees, one row per leaf of every tree: LightGBM's linear
+    model (``leaf_const``, ``leaf_features``, ``leaf_coeff``) and ``leaf_value`` (the
+    output when a feature of the leaf's model is NaN). A tree without a linear model (a
+    lone leaf) has ``leaf_const = leaf_value`` and no feature."""
+
+    const: list[float] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    features: list[list[int]] = field(default_factory=list)
+    coeff: list[list[float]] = field(default_factory=list)
+    first_leaf: list[int] = field(default_factory=list)
+
+    def add(self, nodes: list[dict[str, Any]], is_leaf: np.ndarray) -> np.ndarray:
+        """Add one tree's leaves; the tree's leaf weights: each leaf's row in the tables."""
+        rows = np.zeros(len(nodes))
+        offset = len(self.const)
+        self.first_leaf.append(offset)
+        order = sorted(
+            (int(node.get("leaf_index", 0)), i) for i, node in enumerate(nodes) if bool(is_leaf[i])
+        )
+        for leaf, i in order:
+            node = nodes[i]
+            rows[i] = offset + leaf
+            value = float(node["leaf_value"])
+            self.value.append(value)
+            self.const.append(float(node.get("leaf_const", value)))
+            self.features.append([int(f) for f in node.get("leaf_features", [])])
+            self.coeff.append([float(c) for c in node.get("leaf_coeff", [])])
+        assert [leaf for leaf, _ in order] == list(range(len(order))), "leaf indices 0..n-1"
+        return rows
+
+    def emit(self, ctx: StepContext, rows: str, x: str) -> str:
+        """``[N, n_trees]``: each tree's output, as LightGBM's ``Tree::Predict`` computes it
+        for a linear tree: ``leaf_const + coeff[0] * x[f0] + coeff[1] * x[f1] + ...`` added
+        in that order, in float64, from the features as LightGBM reads them (``|x| <= 1e-35``
+        is 0.0); ``leaf_value`` when one of those features is NaN. ``rows``: the ``[N,
+        n_trees]`` int64 leaf rows; ``x``: the ``[N, n_features]`` features."""
+        const = ctx.node("Gather", [ctx.const(self.const), rows], axis=0)
+        width = max((len(f) for f in self.features), default=0)
+        if width == 0:
+            return const
+        index = np.zeros((len(self.features), width), np.int64)
+        coeff = np.zeros((len(self.features), width))
+        pad = np.ones((len(self.features), width), bool)
+        for j, (fs, cs) in enumerate(zip(self.features, self.coeff, strict=True)):
+            index[j, : len(fs)] = fs
+            coeff[j, : len(cs)] = cs
+            pad[j, : len(fs)] = False
+        n_trees = len(self.first_leaf)
+        tiny = ctx.node("LessOrEqual", [ctx.node("Abs", [x]), ctx.const(ZERO_THRESHOLD)])
+        read = ctx.node("Where", [tiny, ctx.const(0.0), x])
+        flat = ctx.node(
+            "Reshape",
+            [ctx.node("Gather", [ctx.const(index, np.int64), rows], axis=0), ctx.const([0, -1], np.int64)],
+        )
+        xs = ctx.node("GatherElements", [read, flat], axis=1)  # [N, n_trees * width]
+        xs = ctx.node("Reshape", [xs, ctx.const([-1, n_trees, width], np.int64)])
+        # the padding of a leaf with fewer features reads 0.0: adds +0.0 and is never NaN
+        xs = ctx.node(
+            "Where", [ctx.node("Gather", [ctx.const(pad, np.bool_), rows], axis=0), ctx.const(0.0), xs]
+        )
+        terms = ctx.node("Mul", [ctx.node("Gather", [ctx.const(coeff), rows], axis=0), xs])
+        start = ctx.node("Unsqueeze", [const, ctx.const([2], np.int64)])
+        sums = ctx.node("CumSum", [ctx.node("Concat", [start, terms], axis=2), ctx.const(2, np.int64)])
+        linear = ctx.node("Gather", [sums, ctx.const(width, np.int64)], axis=2)
+        nan = ctx.node("Cast", [ctx.node("IsNaN", [xs])], to=TensorProto.DOUBLE)
+        any_nan = ctx.node(
+            "Greater", [ctx.node("ReduceMax", [nan, ctx.const([2], np.int64)], keepdims=0), ctx.const(0.0)]
+        )
+        value = ctx.node("Gather", [ctx.const(self.value), rows], axis=0)
+        return ctx.node("Where", [any_nan, value, linear])
 
 
 def _category_codes(ctx: StepContext, x: str, features: list[int]) -> str:
@@ -385,10 +491,27 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
     argmax_label(ctx, ctx.y(1), ctx.y(0))
 
 
+#: a raw Booster (``lgb.train``), wrapped by :func:`predictlib.build.booster`
+BOOSTER_SUPPORTS = "a trained lightgbm.Booster (lgb.train) wrapped by predictlib.build.booster(): " + SUPPORTS
+
 if lightgbm is not None:
     register_boosting(
         lightgbm.LGBMRegressor, _convert_regressor, library="lightgbm", classifier=False, supports=SUPPORTS
     )
     register_boosting(
         lightgbm.LGBMClassifier, _convert_classifier, library="lightgbm", classifier=True, supports=SUPPORTS
+    )
+    register_boosting(
+        LGBMBoosterRegressor,
+        _convert_regressor,
+        library="lightgbm",
+        classifier=False,
+        supports=BOOSTER_SUPPORTS,
+    )
+    register_boosting(
+        LGBMBoosterClassifier,
+        _convert_classifier,
+        library="lightgbm",
+        classifier=True,
+        supports=BOOSTER_SUPPORTS,
     )

@@ -38,6 +38,10 @@ Bit for bit when onnxruntime runs the ``TreeEnsemble`` on one intra-op thread (t
 runtime's default); with more, it adds partial sums of blocks of trees in float32, which
 can change the last bit (see :mod:`predictlib.build.core.trees`).
 
+A raw ``xgboost.Booster`` (``xgb.train``) wrapped by :func:`predictlib.build.booster`
+(``XGBBoosterRegressor`` / ``XGBBoosterClassifier``, ``get_booster()`` being the raw
+booster) goes through the same code, with all its trees (as its ``inplace_predict``).
+
 Refused at export with the reason: gblinear, other objectives (multi:softmax, ranking,
 survival, binary:logitraw / hinge), multi-output models, numeric category values.
 """
@@ -53,6 +57,7 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto
 
+from ..boosters import XGBBoosterClassifier, XGBBoosterRegressor
 from ..core.frame import StepContext
 from ..core.trees import Ensemble, Tree, constant, label, model_error
 from .boosting import feature_matrix, register_boosting
@@ -423,17 +428,24 @@ def _probe_rows(m: _Model) -> np.ndarray:
     return rows
 
 
+#: a raw Booster (``xgb.train``), wrapped by :func:`predictlib.build.booster`
+BOOSTER_SUPPORTS = (
+    "a trained xgboost.Booster (xgb.train) wrapped by predictlib.build.booster(), all its trees: " + SUPPORTS
+)
+
 if xgboost is not None:
-    for _cls, _classifier in (
-        (xgboost.XGBRegressor, False),
-        (xgboost.XGBRFRegressor, False),
-        (xgboost.XGBClassifier, True),
-        (xgboost.XGBRFClassifier, True),
+    for _cls, _classifier, _supports in (
+        (xgboost.XGBRegressor, False, SUPPORTS),
+        (xgboost.XGBRFRegressor, False, SUPPORTS),
+        (xgboost.XGBClassifier, True, SUPPORTS),
+        (xgboost.XGBRFClassifier, True, SUPPORTS),
+        (XGBBoosterRegressor, False, BOOSTER_SUPPORTS),
+        (XGBBoosterClassifier, True, BOOSTER_SUPPORTS),
     ):
         register_boosting(
             _cls,
             _convert_classifier if _classifier else _convert_regressor,
             library="xgboost",
             classifier=_classifier,
-            supports=SUPPORTS,
+            supports=_supports,
         )

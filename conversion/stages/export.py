@@ -27,6 +27,7 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 
 from .. import converters  # noqa: F401 - registers every converter
+from ..boosters import as_estimator
 from ..converters.sklearn.estimators import finalize_ml_opset
 from ..core.frame import (
     DT,
@@ -198,6 +199,7 @@ def export_pipeline(
     faster; tests export without them to check that. ``X_train``: the frame ``model`` was
     fitted on, for the converters that need training values (CatBoost's one-hot categories).
     """
+    model = as_estimator(model)  # a raw LightGBM / XGBoost Booster: predictlib.build.booster(raw)
     task = _task(model)
     classes = _classes(model) if task == "classification" else []
     columns = list(columns)

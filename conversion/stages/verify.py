@@ -126,7 +126,7 @@ def numeric_errors(got: np.ndarray, expected: np.ndarray) -> tuple[float, float,
     same = (got == expected) | (np.isnan(got) & np.isnan(expected))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         diff = np.where(same, 0.0, np.abs(got - expected))
-        rel = np.where(expected != 0, diff / np.abs(expected), 0.0)
+        rel = np.where(same | (expected == 0), 0.0, diff / np.abs(expected))  # NaN == NaN: 0
         finite = np.isfinite(got) & np.isfinite(expected)
         bad = ~same & ~(finite & (diff <= tolerances.ATOL + tolerances.RTOL * np.abs(expected)))
     return (
