@@ -19,6 +19,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -303,8 +304,8 @@ def test_one_record_gives_what_the_checked_path_gives(
         fast: Any = model.predict(variant)
     except predictlib.InputError as exc:
         fast = [str(p) for p in exc.problems]
-    try:
-        results, _ = model._run([variant])
+    try:  # a record that is not a dict is read by the checked path
+        results, _ = model._run([MappingProxyType(variant)])
         slow: Any = results[0].item(0)
     except predictlib.InputError as exc:
         slow = [str(p).replace("row 0, ", "") for p in exc.problems]

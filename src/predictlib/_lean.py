@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -111,6 +111,25 @@ def unseen_text(vocabulary: Sequence[str]) -> str:
     while text in known:
         text += "_"
     return text
+
+
+class _Bound(NamedTuple):
+    """One thread's inputs and outputs bound to the lean graph's session, for one record:
+    a call writes the record into ``x`` / ``dt`` and runs ``run(binding, options)``."""
+
+    x: np.ndarray
+    #: int64 ``[1, n]`` for a model with datetime columns, else None
+    dt: np.ndarray | None
+    #: one buffer per output of :attr:`LeanGraph.names`, in place, of its one-row shape
+    #: (an empty placeholder for a text output, read with ``texts``)
+    outputs: list[np.ndarray]
+    #: the buffer holding the refusal test (the flags, or the column NaN when refused)
+    tested: np.ndarray
+    run: Callable[..., Any]
+    binding: Any
+    options: ort.RunOptions
+    #: the binding's outputs as onnxruntime made them (for a text output), else None
+    texts: Callable[[], Any] | None
 
 
 class LeanGraph:
@@ -232,6 +251,8 @@ class LeanGraph:
             raise ArtifactError(
                 f"{source}: the graph does not run on the manifest's columns ({exc})"
             ) from None
+        #: each output's shape and dtype for one row (the bound buffers of :meth:`_bind`)
+        self._one_row = [(r.shape, r.dtype) for r in results]
         widths = {name: 1 for name in self._main}
         if classes:
             widths[self._main[1]] = len(classes)
@@ -289,11 +310,29 @@ class LeanGraph:
     ) -> tuple[list[np.ndarray], np.ndarray | None]:
         """The main outputs, and ``model.onnx``'s refusal flags ``[N, n_checks]`` when a
         row is refused (None otherwise): ``Model._run_chunk``'s contract."""
-        results: list[np.ndarray] = self._run(self.names, self.feeds(num, cat, dt), self._run_options)
-        refused = self._refused(results)
+        results, refused = self.run_x(self.feeds(num, cat, dt))
         if refused is None:
             return results, None
         return results, self.explain(num, cat, dt, refused)
+
+    def run_x(self, feeds: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """The main outputs of the lean graph's own inputs, and the rows refused (a bool
+        mask; None when none is)."""
+        results: list[np.ndarray] = self._run(self.names, feeds, self._run_options)
+        return results, self._refused(results)
+
+    def read_records(self, records: Sequence[Any], start: int, stop: int) -> dict[str, np.ndarray] | None:
+        """The lean graph's inputs for ``records[start:stop]``, read by the compiled
+        reader; None when a record is not a plain dict the reader takes (the checked
+        path then reads the whole input and names every problem)."""
+        reader = self.reader
+        fill = reader.fill
+        x = np.empty((stop - start, reader.width))
+        dt = np.empty((stop - start, len(reader.datetime)), dtype=np.int64) if reader.datetime else None
+        for row, record in enumerate(records[start:stop]):
+            if type(record) is not dict or not fill(record, x, dt, row):
+                return None
+        return {self._input: x} if dt is None else {self._input: x, "dt": dt}
 
     def _refused(self, results: list[np.ndarray]) -> np.ndarray | None:
         """The rows refused (a bool mask), None when none is; strips the test from
@@ -343,38 +382,59 @@ class LeanGraph:
         return flags
 
     # ------------------------------------------------------------------ one record
-    def compile_one(self, regression: bool) -> Callable[[Mapping[str, Any]], Any]:
+    def _bind(self) -> _Bound:
+        """One thread's buffers for one record (see :class:`_Bound`)."""
+        reader = self.reader
+        binding = self._session.io_binding()
+        x = np.empty((1, reader.width))
+        binding.bind_cpu_input(self._input, x)
+        dt = None
+        if reader.datetime:
+            dt = np.empty((1, len(reader.datetime)), dtype=np.int64)
+            binding.bind_cpu_input("dt", dt)
+        buffers = []
+        for name, (shape, dtype) in zip(self.names, self._one_row, strict=True):
+            if dtype.kind == "O":
+                binding.bind_output(name)  # onnxruntime makes it on each call
+                buffers.append(np.empty(0))
+            else:
+                buffer = np.empty(shape, dtype=dtype)
+                binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buffer))
+                buffers.append(buffer)
+        bound = binding._iobinding
+        return _Bound(
+            x,
+            dt,
+            buffers,
+            buffers[self._packed_at] if self._kind == "packed" else buffers[-1],
+            self._session._sess.run_with_iobinding,
+            bound,
+            self._run_options,
+            None if buffers[0].size else bound.get_outputs,
+        )
+
+    def compile_one(self) -> Callable[[Mapping[str, Any]], Any]:
         """record -> the answer (a float, or a label), or :data:`NO_ANSWER` when the
         record takes the checked path (not plain, or refused: the checked path names the
-        problems). One closure over the reader and the session (the per-request call)."""
-        read, run, names, options, name = (
-            self.reader.read,
-            self._run,
-            self.names,
-            self._run_options,
-            self._input,
-        )
-        kind, column, at = self._kind, self._column, max(self._packed_at, 0)
+        problems). One closure over the reader and, per thread, the inputs and outputs
+        bound to the session once (the per-request call: no array is made per call)."""
+        fill, bind, local = self.reader.fill, self._bind, threading.local()
+        flags, tests, column = self._kind == "flags", self._kind in ("packed", "nan"), self._column
 
         def one(record: Mapping[str, Any]) -> Any:
-            got = read(record)
-            if got is None:
+            try:
+                x, dt, outputs, tested, run, binding, options, texts = local.bound
+            except AttributeError:
+                x, dt, outputs, tested, run, binding, options, texts = local.bound = bind()
+            if not fill(record, x, dt, 0):
                 return NO_ANSWER
-            x, dt = got
-            results = run(names, {name: x} if dt is None else {name: x, "dt": dt}, options)
-            if kind == "packed":
-                test = results[at].item(column)
+            run(binding, options)
+            if tests:
+                test = tested.item(column)
                 if test - test != 0.0:  # NaN or an infinity: refused
                     return NO_ANSWER
-            elif kind == "nan":
-                test = results[-1].item(column)
-                if test - test != 0.0:
-                    return NO_ANSWER
-            elif kind == "flags" and 1 in results[-1].tobytes():
+            elif flags and 1 in tested.tobytes():
                 return NO_ANSWER
-            if regression:
-                return results[0].item(0)
-            label = results[0][0]
-            return label.item() if isinstance(label, np.generic) else label
+            return outputs[0].item(0) if texts is None else texts()[0].numpy().item(0)
 
         return one

@@ -248,13 +248,15 @@ class Model:
             if has
         }
         self._lean: LeanGraph | None = None
+        #: the per-request call of a model with a lean graph (see LeanGraph.compile_one)
+        self._lean_one: Callable[[Mapping[str, Any]], Any] | None = None
         if lean is not None:
             self._lean = LeanGraph.of(
                 lean, self._session, artifact.model, self._adapter, main, len(self._checks), artifact.source
             )
             groups = self._lean.inputs
             self._output_names = self._lean.names
-            self._lean_one = self._lean.compile_one(self._regression)
+            self._lean_one = self._lean.compile_one()
         graph_inputs = {i.name for i in self._session.get_inputs()}
         if graph_inputs != groups:
             raise ArtifactError(
@@ -432,12 +434,12 @@ class Model:
         the predicted label (a class of :attr:`classes`) for one record, an array of
         labels for rows. Raises :class:`InputError` for input the model refuses.
         """
-        if type(data) is dict and self._lean is not None:
+        if type(data) is dict and self._lean_one is not None:
             # the per-request call, a plain record: read by the model's compiled reader
             answer = self._lean_one(data)
             if answer is not NO_ANSWER:
                 return answer
-        if type(data) is dict and self._regression:
+        elif type(data) is dict and self._regression:
             # the per-request call, a plain record: straight to the session
             fast = self._adapter.one(data)
             if fast is not None:
@@ -569,6 +571,11 @@ class Model:
         return bool(self.classes) and isinstance(self.classes[0], str)
 
     def _run(self, data: Any) -> tuple[list[np.ndarray] | None, bool]:
+        if type(data) in (list, tuple) and data and self._lean is not None:
+            # a list of plain records: read by the model's compiled reader
+            found = self._run_records(data)
+            if found is not None:
+                return found, False
         kind = kind_of(data)  # the input's kind (_kinds.py): how it is sliced and read
         data = kind.prepare(self._adapter, data)
         rows = kind.rows(data)
@@ -588,6 +595,35 @@ class Model:
             rows_run = np.arange(num.shape[0])
             raise InputError(self._refusal_problems(flags, rows_run, prepared.value_at, prepared.single))
         return results, prepared.single
+
+    def _run_records(self, records: list[Any] | tuple[Any, ...]) -> list[np.ndarray] | None:
+        """The outputs of a list of records read by the lean graph's compiled reader, by
+        chunks of :data:`RUN_CHUNK` rows (each run on the pool while the next is read);
+        None when a record is not plain or a row is refused: the checked path then reads
+        the whole list and names every problem, as it does for any input."""
+        lean = self._lean
+        assert lean is not None
+        n = len(records)
+        pool = None
+        if self.batch_threads > 1 and n > RUN_CHUNK and not getattr(_ON_POOL, "active", False):
+            pool = _pool(self.batch_threads)
+        pending: list[Any] = []
+        for a in range(0, n, RUN_CHUNK):
+            feeds = lean.read_records(records, a, min(n, a + RUN_CHUNK))
+            if feeds is None:
+                if pool is not None:
+                    for future in pending:
+                        future.cancel()
+                return None
+            pending.append(lean.run_x(feeds) if pool is None else pool.submit(lean.run_x, feeds))
+        parts: list[tuple[list[np.ndarray], np.ndarray | None]] = (
+            pending if pool is None else [future.result() for future in pending]
+        )
+        if any(refused is not None for _, refused in parts):
+            return None
+        if len(parts) == 1:
+            return parts[0][0]
+        return [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
 
     def _run_by_chunks(self, data: Any, rows: int) -> list[np.ndarray]:
         """A large DataFrame or arrow table, adapted and run by slices of

@@ -93,36 +93,45 @@ class RecordReader:
         self._index: dict[Any, float] = {t: float(k) for k, t in enumerate(vocabulary) if t != missing}
         self._index[None] = self._missing
         self._remember = len(self._index) + UNSEEN_REMEMBERED
-        self._pack = struct.Struct(f"={self.width}d").pack
-        self._shape = (1, self.width)
+        self._pack_into: Callable[..., None] = struct.Struct(f"={self.width}d").pack_into
+        self._row_bytes = 8 * self.width
+        self._pack_moments: Callable[..., None] = struct.Struct(f"={len(self.datetime)}q").pack_into
+        self._moment_bytes = 8 * len(self.datetime)
 
-        #: record -> ``(x, dt)`` (``x`` float64 ``[1, width]``; ``dt`` int64 ``[1, n]``,
-        #: None for a model without datetime columns), or None: the checked path takes it
-        self.read: Callable[[Mapping[str, Any]], tuple[np.ndarray, np.ndarray | None] | None] = (
-            self._compile()
-        )
+        #: ``fill(record, x, dt, row)``: writes the record into row ``row`` of ``x``
+        #: (float64 ``[N, width]``, C-contiguous) and of ``dt`` (int64 ``[N, n]``, None for
+        #: a model without datetime columns); False (the row's content then undefined)
+        #: when the checked path must take the record
+        self.fill: Callable[[Mapping[str, Any], np.ndarray, np.ndarray | None, int], bool] = self._compile()
 
-    def _compile(self) -> Callable[[Mapping[str, Any]], tuple[np.ndarray, np.ndarray | None] | None]:
+    def read(self, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """record -> ``(x, dt)`` (``x`` float64 ``[1, width]``; ``dt`` int64 ``[1, n]``,
+        None for a model without datetime columns), or None: the checked path takes it."""
+        x = np.empty((1, self.width))
+        dt = np.empty((1, len(self.datetime)), dtype=np.int64) if self.datetime else None
+        return (x, dt) if self.fill(record, x, dt, 0) else None
+
+    def _compile(self) -> Callable[[Mapping[str, Any], np.ndarray, np.ndarray | None, int], bool]:
         """The reader as one closure over its precomputed parts (no attribute lookups)."""
-        numeric, categories, index, pack, shape = (
+        numeric, categories, index, pack_into, row_bytes = (
             self._numeric,
             self._categories,
             self._index,
-            self._pack,
-            self._shape,
+            self._pack_into,
+            self._row_bytes,
         )
-        plain, nan, array, float64, pick = _PLAIN_NUMBERS, _NAN, np.ndarray, np.float64, operator.itemgetter
-        slow_ids, moments = self._ids, self._with_moments if self.datetime else None
+        plain, nan, pick = _PLAIN_NUMBERS, _NAN, operator.itemgetter
+        slow_ids, moments = self._ids, self._moments_into if self.datetime else None
         several = len(self.categorical) > 1
 
-        def read(record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+        def fill(record: Mapping[str, Any], x: np.ndarray, dt: np.ndarray | None, row: int) -> bool:
             try:
                 numbers = numeric(record)
                 texts = categories(record)
             except (KeyError, TypeError):
-                return None
+                return False
             if not plain.issuperset(map(type, numbers)):
-                return None
+                return False
             if None in numbers:
                 numbers = tuple([nan if v is None else v for v in numbers])
             try:
@@ -130,16 +139,16 @@ class RecordReader:
             except (KeyError, TypeError):
                 ids = slow_ids(texts)
                 if ids is None:
-                    return None
+                    return False
             except Exception:  # noqa: BLE001 - a value whose hash or == raises: the checked path names it
-                return None
+                return False
             try:
-                x = array(shape, float64, pack(*numbers, *ids))
+                pack_into(x, row * row_bytes, *numbers, *ids)
             except (OverflowError, struct.error):
-                return None
-            return (x, None) if moments is None else moments(x, record)
+                return False
+            return True if moments is None else moments(record, dt, row)
 
-        return read
+        return fill
 
     def _ids(self, texts: tuple[Any, ...]) -> Sequence[float] | None:
         """The ids of texts when one is not a known text: unseen texts, NaN (missing);
@@ -166,15 +175,16 @@ class RecordReader:
                     index[value] = self._unseen  # one dict store: thread-safe
         return ids
 
-    def _with_moments(self, x: np.ndarray, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    def _moments_into(self, record: Mapping[str, Any], dt: np.ndarray | None, row: int) -> bool:
         try:
             values = self._moments(record)
         except (KeyError, TypeError):
-            return None
+            return False
         problems: list[Problem] = []
         moments = [
             self._adapter.moment(v, None, c, problems) for v, c in zip(values, self.datetime, strict=True)
         ]
-        if problems:
-            return None
-        return x, np.array((moments,), dtype=np.int64)
+        if problems or dt is None:
+            return False
+        self._pack_moments(dt, row * self._moment_bytes, *moments)
+        return True
