@@ -45,8 +45,11 @@ def default_session_options(threads: int = 1) -> ort.SessionOptions:
 
 #: rows per onnxruntime run in a large batch: a chunk's intermediate tensors stay in
 #: the CPU caches (one run over a million rows spends most of its time on memory;
-#: house_prices runs 1M rows in 0.41 s by chunks of 2,048 rows, 0.62 s by 65,536).
-RUN_CHUNK = 2_048
+#: house_prices runs 1M rows in 0.41 s by chunks of 2,048 rows, 0.62 s by 65,536; by
+#: rows per CPU-second on one thread, 512 / 2,048 rows: house_prices 557k / 539k, the
+#: penguins forest, whose [rows, 200 trees, 3 classes] block then stays in cache,
+#: 258k / 231k).
+RUN_CHUNK = 512
 #: rows per slice of a large DataFrame or arrow table, adapted (then run by
 #: RUN_CHUNK rows) on one thread: large enough that pandas' per-column cost is
 #: spread over many rows (house_prices, 1M rows on 2 threads: 0.89 s by slices of
