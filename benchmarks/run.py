@@ -23,8 +23,9 @@ pipeline, which is pickled only there, for the cold-start comparison), then meas
 * the bare onnxruntime floor (an Identity graph, predictlib's session options) and
   a profile of the single-row path (``benchmarks.profile``).
 
-Writes ``benchmarks/results/latest.json`` and ``latest.png`` and regenerates the
-table between ``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` in README.md.
+Writes ``benchmarks/results/latest.json`` and ``latest.png``, the full tables in
+``docs/benchmarks.md``, and a summary between ``<!-- benchmarks:start -->`` and
+``<!-- benchmarks:end -->`` in README.md.
 Targets (house_prices, a 2-core machine) are reported as pass/fail; nothing fails
 the run because a target is missed. ``nox -s bench`` runs this, then
 ``benchmarks.trees`` and ``benchmarks.inputs`` (``--quick`` goes to all three).
@@ -73,6 +74,8 @@ BATCH_SIZES = (1, 100, 10_000, 1_000_000)
 SOFT_BUDGET_S = 360.0
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
+#: the full tables (the README gets a summary and a link)
+FULL_TABLES = ROOT / "docs" / "benchmarks.md"
 
 FLOOR_LABEL = "single row from a dict, p50, in times the one-input Identity floor of the same run"
 #: name, label, comparison, threshold, unit: per model (the issue's targets, for
@@ -583,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="reuse artifacts and wheels already in --work")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer calls, no 1M rows)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="output folder (default: %(default)s)")
-    parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
+    parser.add_argument("--no-readme", action="store_true", help="do not touch README.md and docs/benchmarks.md")
     parser.add_argument(
         "--original-max-rows",
         type=int,
@@ -681,12 +684,18 @@ def main(argv: list[str] | None = None) -> int:
     png_path = args.results / "latest.png"
     _report.chart(results, png_path)
     table = _report.markdown(results, png=png_path, root=ROOT)
+    short = _report.summary(results, full=os.path.relpath(FULL_TABLES, ROOT))
     if args.no_readme:
         print(table)
-    elif not _report.replace_readme(README, table):
-        print("README.md has no <!-- benchmarks:start --> / <!-- benchmarks:end --> markers; the table:")
-        print(table)
-    log(f"wrote {json_path}, {png_path}{'' if args.no_readme else ' and the README table'}")
+        print(short)
+    else:
+        FULL_TABLES.write_text(table)
+        if not _report.replace_readme(README, short):
+            print(
+                "README.md has no <!-- benchmarks:start --> / <!-- benchmarks:end --> markers; the summary:"
+            )
+            print(short)
+    log(f"wrote {json_path}, {png_path}{'' if args.no_readme else f', {FULL_TABLES} and the README summary'}")
     for name, model in results["models"].items():
         for t in model.get("targets", []):
             verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["pass"]]
