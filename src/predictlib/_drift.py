@@ -715,12 +715,33 @@ class _Judgement:
         return STATUSES[self.level]
 
 
-def _missing_and_invalid(
-    j: _Judgement, training_missing: float, missing: int, valid: int, invalid: int, rows: int
-) -> tuple[float | None, float]:
-    """Judge a column's missing share (against training) and its invalid share; return both."""
+def _judge_psi(
+    column: _Binned | _Categories, found: np.ndarray, t: Thresholds
+) -> tuple[_Judgement, float | None]:
+    """Start a column's judgement with its PSI against training (``found``: the counts per bin)."""
+    j = _Judgement(t)
+    value = psi(column.expected, found)
+    j.psi(value, int(found.sum()))
+    return j, value
+
+
+def _column_drift(
+    column: _Binned | _Categories,
+    j: _Judgement,
+    value: float | None,
+    present: int,
+    missing: int,
+    invalid: int,
+    *,
+    outside_share: float | None = None,
+    unseen_share: float | None = None,
+    unseen_examples: Sequence[str] = (),
+) -> ColumnDrift:
+    """End a column's judgement: its missing share (against training) and its invalid share."""
+    rows = present + missing + invalid
+    valid = present + missing
     missing_share = missing / valid if valid else None
-    j.missing(missing_share, training_missing)
+    j.missing(missing_share, column.missing_share)
     invalid_share = invalid / rows if rows else 0.0
     j.share(
         invalid_share,
@@ -728,70 +749,48 @@ def _missing_and_invalid(
         j.t.invalid_alert,
         "{:.1%} invalid (a wrong type or a missing column)",
     )
-    return missing_share, invalid_share
-
-
-def _judge_binned(column: _Binned, counts: np.ndarray, t: Thresholds) -> ColumnDrift:
-    bins = counts[:_MISSING]
-    missing, invalid = int(counts[_MISSING]), int(counts[_INVALID])
-    below, above = int(counts[_BELOW]), int(counts[_ABOVE])
-    present = int(bins.sum())
-    rows = present + missing + invalid
-    valid = present + missing
-    j = _Judgement(t)
-    value = psi(column.expected, bins)
-    j.psi(value, present)
-    outside = (below + above) / present if present and column.low is not None else None
-    side = "above the training maximum" if above >= below else "below the training minimum"
-    j.share(
-        outside, t.outside_warn, t.outside_alert, "{:.1%} outside the training range (mostly " + side + ")"
-    )
-    missing_share, invalid_share = _missing_and_invalid(
-        j, column.missing_share, missing, valid, invalid, rows
-    )
     return ColumnDrift(
         name=column.name,
         kind=column.kind,
         status=j.status,
         rows=rows,
         psi=value,
-        outside_share=outside,
+        unseen_share=unseen_share,
+        outside_share=outside_share,
         missing_share=missing_share,
         training_missing_share=column.missing_share,
         invalid_share=invalid_share,
         reasons=tuple(j.reasons),
+        unseen_examples=tuple(unseen_examples),
     )
+
+
+def _judge_binned(column: _Binned, counts: np.ndarray, t: Thresholds) -> ColumnDrift:
+    bins = counts[:_MISSING]
+    present = int(bins.sum())
+    below, above = int(counts[_BELOW]), int(counts[_ABOVE])
+    j, value = _judge_psi(column, bins, t)
+    outside = (below + above) / present if present and column.low is not None else None
+    side = "above the training maximum" if above >= below else "below the training minimum"
+    j.share(
+        outside, t.outside_warn, t.outside_alert, "{:.1%} outside the training range (mostly " + side + ")"
+    )
+    missing, invalid = int(counts[_MISSING]), int(counts[_INVALID])
+    return _column_drift(column, j, value, present, missing, invalid, outside_share=outside)
 
 
 def _judge_categories(
     column: _Categories, counts: np.ndarray, examples: Sequence[str], t: Thresholds
 ) -> ColumnDrift:
     found = counts[:_CAT_MISSING]  # the profiled categories, then the unseen ones
-    missing, invalid = int(counts[_CAT_MISSING]), int(counts[_CAT_INVALID])
     present = int(found.sum())
-    rows = present + missing + invalid
-    valid = present + missing
-    j = _Judgement(t)
-    value = psi(column.expected, found)
-    j.psi(value, present)
+    j, value = _judge_psi(column, found, t)
     unseen = int(found[-1]) / present if present else None
     beyond = None if unseen is None else max(0.0, unseen - column.other_share)
     j.share(unseen, t.unseen_warn, t.unseen_alert, "{:.1%} unseen categories", judged=beyond)
-    missing_share, invalid_share = _missing_and_invalid(
-        j, column.missing_share, missing, valid, invalid, rows
-    )
-    return ColumnDrift(
-        name=column.name,
-        kind=column.kind,
-        status=j.status,
-        rows=rows,
-        psi=value,
-        unseen_share=unseen,
-        missing_share=missing_share,
-        training_missing_share=column.missing_share,
-        invalid_share=invalid_share,
-        reasons=tuple(j.reasons),
-        unseen_examples=tuple(examples),
+    missing, invalid = int(counts[_CAT_MISSING]), int(counts[_CAT_INVALID])
+    return _column_drift(
+        column, j, value, present, missing, invalid, unseen_share=unseen, unseen_examples=examples
     )
 
 

@@ -59,12 +59,18 @@ from .base import SklearnConverter, numeric_input, refuse
 
 
 def _dense(matrix: Any) -> np.ndarray:
+    """A fitted array (sparse or not) as a dense float64 array."""
     return np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float64)
 
 
 def project(ctx: StepContext, x: str, weights: np.ndarray) -> str:
     """``x @ weights`` (a constant ``[n_inputs, n_outputs]`` matrix)."""
     return ctx.node("MatMul", [x, ctx.const(np.ascontiguousarray(weights))])
+
+
+def _centred(ctx: StepContext, model: Any, x: str) -> str:
+    """``x - mean_``."""
+    return ctx.node("Sub", [x, ctx.const(_dense(model.mean_)[None, :])])
 
 
 LINEAR_OPS = CHECK_OPS | frozenset({"MatMul", "Sub", "Div"})
@@ -81,9 +87,9 @@ class PCAConverter(SklearnConverter):
     onnx_ops = LINEAR_OPS
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        components = np.asarray(model.components_, dtype=np.float64)
+        components = _dense(model.components_)
         out = project(ctx, numeric_input(ctx, inputs), components.T)
-        offset = np.reshape(np.asarray(model.mean_, dtype=np.float64), (1, -1)) @ components.T
+        offset = np.reshape(_dense(model.mean_), (1, -1)) @ components.T
         out = ctx.node("Sub", [out, ctx.const(offset)])
         if model.whiten:
             scale = np.sqrt(np.asarray(model.explained_variance_, dtype=np.float64))
@@ -98,16 +104,19 @@ class IncrementalPCAConverter(PCAConverter):
     supports = "n_components, whiten, batch_size (the fitted components_; dense input)"
 
 
-@register_converter
-class TruncatedSVDConverter(SklearnConverter):
-    transformer = TruncatedSVD
-    supports = "every algorithm and n_components (the fitted components_)"
+class _Projection(SklearnConverter):
+    """``X @ components_.T``."""
+
     onnx_ops = LINEAR_OPS
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        return {
-            NUM: project(ctx, numeric_input(ctx, inputs), np.asarray(model.components_, dtype=np.float64).T)
-        }
+        return {NUM: project(ctx, numeric_input(ctx, inputs), _dense(model.components_).T)}
+
+
+@register_converter
+class TruncatedSVDConverter(_Projection):
+    transformer = TruncatedSVD
+    supports = "every algorithm and n_components (the fitted components_)"
 
 
 @register_converter
@@ -121,8 +130,8 @@ class FastICAConverter(SklearnConverter):
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
         x = numeric_input(ctx, inputs)
         if model.whiten:
-            x = ctx.node("Sub", [x, ctx.const(np.asarray(model.mean_, dtype=np.float64)[None, :])])
-        return {NUM: project(ctx, x, np.asarray(model.components_, dtype=np.float64).T)}
+            x = _centred(ctx, model, x)
+        return {NUM: project(ctx, x, _dense(model.components_).T)}
 
 
 @register_converter
@@ -135,23 +144,17 @@ class FactorAnalysisConverter(SklearnConverter):
     onnx_ops = LINEAR_OPS
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        components = np.asarray(model.components_, dtype=np.float64)
-        x = ctx.node(
-            "Sub", [numeric_input(ctx, inputs), ctx.const(np.asarray(model.mean_, dtype=np.float64)[None, :])]
-        )
+        components = _dense(model.components_)
+        x = _centred(ctx, model, numeric_input(ctx, inputs))
         wpsi = components / model.noise_variance_
         cov_z = linalg.inv(np.eye(len(components)) + np.dot(wpsi, components.T))
         return {NUM: project(ctx, project(ctx, x, wpsi.T), cov_z)}
 
 
 @register_converter
-class GaussianRandomProjectionConverter(SklearnConverter):
+class GaussianRandomProjectionConverter(_Projection):
     transformer = GaussianRandomProjection
     supports = "n_components, eps (the fitted components_)"
-    onnx_ops = LINEAR_OPS
-
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        return {NUM: project(ctx, numeric_input(ctx, inputs), _dense(model.components_).T)}
 
 
 @register_converter

@@ -75,6 +75,19 @@ class _OneToOne(SklearnConverter):
         return [Column(c.name, NUM) for c in inputs]
 
 
+def centre_and_scale(
+    ctx: StepContext, model: Any, inputs: Sequence[Column], centre: str | None, scale: str | None
+) -> dict[str, str]:
+    """``x -= model.<centre>``, then ``x /= model.<scale>`` (an attribute name; None: not done)."""
+    x = numeric_input(ctx, inputs)
+    n = len(inputs)
+    if centre is not None:
+        x = ctx.node("Sub", [x, ctx.row(floats(model, centre, getattr(model, centre), n), NUM)])
+    if scale is not None:
+        x = ctx.node("Div", [x, ctx.row(floats(model, scale, getattr(model, scale), n), NUM)])
+    return {NUM: x}
+
+
 @register_converter
 class StandardScalerConverter(_OneToOne):
     """``x -= mean_`` (with_mean), ``x /= scale_`` (with_std); NaN passes through."""
@@ -84,13 +97,9 @@ class StandardScalerConverter(_OneToOne):
     onnx_ops = CHECK_OPS | frozenset({"Sub", "Div"})
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        x = numeric_input(ctx, inputs)
-        n = len(inputs)
-        if model.with_mean and model.mean_ is not None:
-            x = ctx.node("Sub", [x, ctx.row(floats(model, "mean_", model.mean_, n), NUM)])
-        if model.with_std and model.scale_ is not None:
-            x = ctx.node("Div", [x, ctx.row(floats(model, "scale_", model.scale_, n), NUM)])
-        return {NUM: x}
+        centre = "mean_" if model.with_mean and model.mean_ is not None else None
+        scale = "scale_" if model.with_std and model.scale_ is not None else None
+        return centre_and_scale(ctx, model, inputs, centre, scale)
 
 
 @register_converter
@@ -102,13 +111,8 @@ class RobustScalerConverter(_OneToOne):
     onnx_ops = CHECK_OPS | frozenset({"Sub", "Div"})
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        x = numeric_input(ctx, inputs)
-        n = len(inputs)
-        if model.with_centering:
-            x = ctx.node("Sub", [x, ctx.row(floats(model, "center_", model.center_, n), NUM)])
-        if model.with_scaling:
-            x = ctx.node("Div", [x, ctx.row(floats(model, "scale_", model.scale_, n), NUM)])
-        return {NUM: x}
+        centre = "center_" if model.with_centering else None
+        return centre_and_scale(ctx, model, inputs, centre, "scale_" if model.with_scaling else None)
 
 
 @register_converter
@@ -320,6 +324,17 @@ class FunctionTransformerConverter(SklearnConverter):
 # ------------------------------------------------------------------ KBinsDiscretizer
 
 
+def count_at_most(ctx: StepContext, x: str, edges: np.ndarray, to: int = TensorProto.INT64) -> str:
+    """Per column ``j`` of ``x``, the number of ``edges[j]`` (``[n_columns, n]``) <= ``x[:, j]``,
+    as ``to`` (NaN counts none)."""
+    cube = ctx.node("Unsqueeze", [x, ctx.const([2], np.int64)])
+    above = ctx.node("Cast", [ctx.node("GreaterOrEqual", [cube, ctx.const(edges[None])])], to=to)
+    return ctx.node("ReduceSum", [above, ctx.const([2], np.int64)], keepdims=0)
+
+
+COUNT_OPS = frozenset({"Unsqueeze", "GreaterOrEqual", "Cast", "ReduceSum"})
+
+
 def bin_codes(ctx: StepContext, bin_edges: Sequence[Any], x: str) -> str:
     """``np.searchsorted(bin_edges[j][1:-1], x[:, j], side="right")`` for every column
     ``j`` of ``x``: the number of inner edges <= x, as float64."""
@@ -327,15 +342,13 @@ def bin_codes(ctx: StepContext, bin_edges: Sequence[Any], x: str) -> str:
     width = max((len(e) for e in inner_edges), default=0)
     if width == 0:
         return ctx.node("Mul", [x, ctx.const(0.0)])
-    table = np.full((1, len(inner_edges), width), np.inf)  # x >= inf only for x = inf (refused)
+    table = np.full((len(inner_edges), width), np.inf)  # x >= inf only for x = inf (refused)
     for j, edges in enumerate(inner_edges):
-        table[0, j, : len(edges)] = edges
-    cube = ctx.node("Unsqueeze", [x, ctx.const([2], np.int64)])
-    above = ctx.node("Cast", [ctx.node("GreaterOrEqual", [cube, ctx.const(table)])], to=TensorProto.DOUBLE)
-    return ctx.node("ReduceSum", [above, ctx.const([2], np.int64)], keepdims=0)
+        table[j, : len(edges)] = edges
+    return count_at_most(ctx, x, table, TensorProto.DOUBLE)
 
 
-BIN_OPS = frozenset({"Mul", "Unsqueeze", "GreaterOrEqual", "Cast", "ReduceSum"})
+BIN_OPS = COUNT_OPS | frozenset({"Mul"})
 
 
 def one_hot_codes(ctx: StepContext, codes: str, sizes: Sequence[int]) -> str:
@@ -609,23 +622,7 @@ def interp(ctx: StepContext, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
     ``slope * (x - xp[j]) + fp[j]`` else (then from the right end if that is NaN), the end
     values outside; NaN stays NaN."""
     n_cols, n = xp.shape
-    count = ctx.node(
-        "ReduceSum",
-        [
-            ctx.node(
-                "Cast",
-                [
-                    ctx.node(
-                        "GreaterOrEqual",
-                        [ctx.node("Unsqueeze", [x, ctx.const([2], np.int64)]), ctx.const(xp[None])],
-                    )
-                ],
-                to=TensorProto.INT64,
-            ),
-            ctx.const([2], np.int64),
-        ],
-        keepdims=0,
-    )  # [N, n_columns]: the number of xp <= x
+    count = count_at_most(ctx, x, xp)  # [N, n_columns]
     if n == 1:
         return ctx.node("Where", [ctx.node("IsNaN", [x]), x, ctx.row(list(fp[:, 0]), NUM)])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -661,9 +658,8 @@ def interp(ctx: StepContext, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
     return ctx.node("Where", [ctx.node("IsNaN", [x]), x, value])
 
 
-INTERP_OPS = frozenset(
-    {"Unsqueeze", "GreaterOrEqual", "Cast", "ReduceSum", "Sub", "Less", "Greater", "Where", "Add", "Gather"}
-    | {"Mul", "IsNaN", "And", "Equal"}
+INTERP_OPS = COUNT_OPS | frozenset(
+    {"Sub", "Less", "Greater", "Where", "Add", "Gather", "Mul", "IsNaN", "And", "Equal"}
 )
 
 
@@ -737,24 +733,7 @@ def _de_boor(ctx: StepContext, knots: np.ndarray, k: int, x: str) -> tuple[str, 
     n = n_t - k - 1
     inner = knots[:, k + 1 : n]  # t[k+1 .. n-1]
     if inner.shape[1]:
-        count = ctx.node(
-            "ReduceSum",
-            [
-                ctx.node(
-                    "Cast",
-                    [
-                        ctx.node(
-                            "GreaterOrEqual",
-                            [ctx.node("Unsqueeze", [x, ctx.const([2], np.int64)]), ctx.const(inner[None])],
-                        )
-                    ],
-                    to=TensorProto.INT64,
-                ),
-                ctx.const([2], np.int64),
-            ],
-            keepdims=0,
-        )
-        ell = ctx.node("Add", [count, ctx.const(k, np.int64)])
+        ell = ctx.node("Add", [count_at_most(ctx, x, inner), ctx.const(k, np.int64)])
     else:  # one interval: ell = k everywhere
         ell = ctx.node("Where", [ctx.node("IsNaN", [x]), ctx.const(k, np.int64), ctx.const(k, np.int64)])
     base = ctx.node("Add", [ell, ctx.const([[c * n_t for c in range(n_cols)]], np.int64)])
@@ -784,22 +763,7 @@ def _de_boor(ctx: StepContext, knots: np.ndarray, k: int, x: str) -> tuple[str, 
     return ell, h
 
 
-DE_BOOR_OPS = frozenset(
-    {
-        "ReduceSum",
-        "Cast",
-        "GreaterOrEqual",
-        "Unsqueeze",
-        "Add",
-        "Gather",
-        "IsNaN",
-        "Where",
-        "Equal",
-        "Div",
-        "Sub",
-        "Mul",
-    }
-)
+DE_BOOR_OPS = COUNT_OPS | frozenset({"Add", "Gather", "IsNaN", "Where", "Equal", "Div", "Sub", "Mul"})
 
 
 def _boundary_degrees(model: Any, knots: np.ndarray, n_splines: int) -> list[tuple[int, int]]:
