@@ -128,6 +128,10 @@ def numbers(*, missing: bool = True, infinite: bool = True) -> st.SearchStrategy
     return st.one_of(*parts)
 
 
+#: finite values of every magnitude
+FINITE = numbers(missing=False, infinite=False)
+
+
 def positive_numbers() -> st.SearchStrategy[float]:
     """Finite numbers > 0, from subnormals to the largest float."""
     return st.one_of(
@@ -432,3 +436,11 @@ def fit_or_reject(transformer: Any, fit_frame: pd.DataFrame, y: pd.Series | None
     except (ValueError, TypeError, KeyError, IndexError):
         reject()
     return transformer
+
+
+def fit_and_check(
+    transformer: Any, fit_frame: pd.DataFrame, transform_frame: pd.DataFrame, y: pd.Series | None = None
+) -> Outcome:
+    """:func:`fit_or_reject`, then :func:`check_equivalent` on ``transform_frame``."""
+    fit_or_reject(transformer, fit_frame, y)
+    return check_equivalent(transformer, fit_frame, transform_frame, y)

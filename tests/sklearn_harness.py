@@ -13,18 +13,40 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from converter_harness import check_equivalent, export_error, fit_or_reject, numbers, quietly, run_graph
+from converter_harness import (
+    check_equivalent,
+    discrete_numbers,
+    export_error,
+    fit_or_reject,
+    frames,
+    quietly,
+    run_graph,
+)
 from hypothesis import strategies as st
 
 from predictlib.build import export_pipeline, infer_columns
 from predictlib.build.testing import Outcome, same_number
 
-#: finite values of every magnitude
-FINITE = numbers(missing=False, infinite=False)
 #: fit values of moderate magnitude (transformers whose fit is numerically fragile)
 MODERATE = st.one_of(st.floats(-1e4, 1e4, allow_nan=False), st.integers(-20, 20).map(float))
 #: ... with missing values
 MODERATE_OR_NAN = st.one_of(MODERATE, st.just(math.nan))
+
+
+def encoder_frames(
+    data: st.DataObject, *, numeric: tuple[int, int] = (0, 2), categorical: tuple[int, int] = (0, 3)
+) -> Any:
+    """Text and numeric columns of few values for encoders; missing values as NaN (what
+    predictlib's inputs hold: scikit-learn tells None from NaN, the graph cannot)."""
+    return data.draw(
+        frames(
+            numeric=numeric,
+            categorical=categorical,
+            fit_numbers=st.one_of(discrete_numbers(), st.just(math.nan)),
+            fit_integers=st.integers(-2, 2),
+            missing_markers=(math.nan,),
+        )
+    )
 
 
 def with_output(data: st.DataObject, model: Any) -> Any:

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from converter_harness import (
+    FINITE,
     check_equivalent,
     converter_settings,
     covers,
     export_error,
+    fit_and_check,
     fit_or_reject,
     frames,
-    numbers,
     quietly,
     subsets,
     targets,
@@ -32,7 +33,6 @@ from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 
 #: finite numbers, no NaN (fit frames of the steps that refuse NaN / inf at fit)
-FINITE = numbers(missing=False, infinite=False)
 
 # ------------------------------------------------------------------------ MathFeatures
 
@@ -105,8 +105,7 @@ def test_math_features(
         missing_values=missing_values,
         drop_original=drop_original,
     )
-    fit_or_reject(transformer, f.fit)
-    check_equivalent(transformer, f.fit, f.transform)
+    fit_and_check(transformer, f.fit, f.transform)
 
 
 @pytest.mark.parametrize("width", [7, 8, 9, 16, 17, 130, 300])
@@ -186,8 +185,7 @@ def test_relative_features(
         missing_values=missing_values,
         drop_original=drop_original,
     )
-    fit_or_reject(transformer, f.fit)
-    check_equivalent(transformer, f.fit, f.transform)
+    fit_and_check(transformer, f.fit, f.transform)
 
 
 @covers(RelativeFeatures)
@@ -206,8 +204,7 @@ def test_relative_features_on_integer_columns(
     variables = data.draw(subsets(f.numeric))
     reference = data.draw(subsets(f.numeric))
     transformer = RelativeFeatures(variables=variables, reference=reference, func=func, fill_value=fill_value)
-    fit_or_reject(transformer, f.fit)
-    check_equivalent(transformer, f.fit, f.transform)
+    fit_and_check(transformer, f.fit, f.transform)
 
 
 @pytest.mark.parametrize("func", ["div", "truediv", "floordiv", "mod"])
@@ -318,8 +315,7 @@ def test_geo_distance_features(
         drop_original=drop_original,
         validate_ranges=validate_ranges,
     )
-    fit_or_reject(transformer, f.fit)
-    check_equivalent(transformer, f.fit, f.transform)
+    fit_and_check(transformer, f.fit, f.transform)
 
 
 def test_geo_distance_haversine_over_the_whole_sphere() -> None:

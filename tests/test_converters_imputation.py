@@ -12,6 +12,7 @@ from converter_harness import (
     covers,
     discrete_numbers,
     export_error,
+    fit_and_check,
     fit_or_reject,
     frames,
     quietly,
@@ -61,8 +62,7 @@ def test_arbitrary_number_imputer(data: st.DataObject, by_dict: bool) -> None:
     else:
         variables = data.draw(st.none() | subsets(f.numeric))
         imputer = ArbitraryNumberImputer(arbitrary_number=data.draw(FILL_NUMBERS), variables=variables)
-    fit_or_reject(imputer, f.fit)
-    check_equivalent(imputer, f.fit, f.transform)
+    fit_and_check(imputer, f.fit, f.transform)
 
 
 @covers(EndTailImputer)
@@ -77,8 +77,7 @@ def test_end_tail_imputer(data: st.DataObject, method: str, tail: str, fold: flo
     f = data.draw(frames(numeric=(1, 3), categorical=(0, 1)))
     variables = data.draw(st.none() | subsets(f.numeric))
     imputer = EndTailImputer(imputation_method=method, tail=tail, fold=fold, variables=variables)
-    fit_or_reject(imputer, f.fit)
-    check_equivalent(imputer, f.fit, f.transform)
+    fit_and_check(imputer, f.fit, f.transform)
 
 
 @covers(CategoricalImputer)
@@ -90,8 +89,7 @@ def test_categorical_imputer_missing(data: st.DataObject, fill_value: str, retur
     imputer = CategoricalImputer(
         imputation_method="missing", fill_value=fill_value, variables=variables, return_object=return_object
     )
-    fit_or_reject(imputer, f.fit)
-    check_equivalent(imputer, f.fit, f.transform)
+    fit_and_check(imputer, f.fit, f.transform)
 
 
 @covers(CategoricalImputer)
@@ -132,8 +130,7 @@ def test_categorical_imputer_ignore_format_on_numbers(data: st.DataObject, metho
     else:
         variables = data.draw(st.none() | subsets(f.numeric + f.categorical))
         imputer = CategoricalImputer(imputation_method="frequent", variables=variables, ignore_format=True)
-    fit_or_reject(imputer, f.fit)
-    check_equivalent(imputer, f.fit, f.transform)
+    fit_and_check(imputer, f.fit, f.transform)
 
 
 @covers(AddMissingIndicator)
@@ -143,8 +140,7 @@ def test_add_missing_indicator(data: st.DataObject, missing_only: bool) -> None:
     f = data.draw(frames(numeric=(0, 3), categorical=(0, 3)))
     variables = data.draw(st.none() | subsets(f.numeric + f.categorical))
     indicator = AddMissingIndicator(missing_only=missing_only, variables=variables)
-    fit_or_reject(indicator, f.fit)
-    check_equivalent(indicator, f.fit, f.transform)
+    fit_and_check(indicator, f.fit, f.transform)
 
 
 # ----------------------------------------------------------- refused at export time

@@ -14,10 +14,9 @@ from converter_harness import (
     check_equivalent,
     converter_settings,
     covers,
-    discrete_numbers,
     export_error,
+    fit_and_check,
     fit_or_reject,
-    frames,
     quietly,
     run_graph,
     targets,
@@ -26,30 +25,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
-from sklearn_harness import with_output
+from sklearn_harness import encoder_frames, with_output
 
 from predictlib.build import MISSING, export_pipeline, infer_columns
-
-
-def encoder_frames(data: st.DataObject, *, numeric: tuple[int, int] = (0, 2)) -> Any:
-    """Text and numeric columns; missing values as NaN (what predictlib's inputs hold)."""
-    return data.draw(
-        frames(
-            numeric=numeric,
-            categorical=(0, 3),
-            fit_numbers=st.one_of(discrete_numbers(), st.just(math.nan)),
-            fit_integers=st.integers(-2, 2),
-            missing_markers=(math.nan,),
-        )
-    )
 
 
 def _check(data: st.DataObject, encoder: Any, f: Any, y: Any = None) -> None:
     sparse = getattr(encoder, "sparse_output", False)
     if not sparse:
         with_output(data, encoder)
-    fit_or_reject(encoder, f.fit, y)
-    check_equivalent(encoder, f.fit, f.transform, y)
+    fit_and_check(encoder, f.fit, f.transform, y)
 
 
 @covers(OneHotEncoder)

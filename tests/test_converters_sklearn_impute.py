@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from converter_harness import (
+    FINITE,
     converter_settings,
     covers,
     discrete_numbers,
@@ -25,7 +26,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, MissingIndicator, Simpl
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import Pipeline
-from sklearn_harness import FINITE, check_fitted
+from sklearn_harness import check_fitted
 
 from predictlib.build import export_pipeline, infer_columns
 from predictlib.build.testing import run_graph

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from converter_harness import (
+    FINITE,
     check_equivalent,
     converter_settings,
     covers,
     export_error,
     fit_or_reject,
     frames,
-    numbers,
     positive_numbers,
     quietly,
     subsets,
@@ -35,7 +35,6 @@ from scipy import special, stats
 from sklearn.pipeline import Pipeline
 
 #: finite fit values (the transformers refuse NaN / inf at fit)
-FINITE = numbers(missing=False, infinite=False)
 
 
 def finite_frames(**kwargs: object) -> st.SearchStrategy:
