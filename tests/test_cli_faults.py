@@ -52,6 +52,24 @@ def csv_text(records: list[dict[str, Any]], columns: list[str]) -> str:
     return out.getvalue()
 
 
+def write_csv(
+    tmp_path: Path, records: list[dict[str, Any]], columns: list[str], name: str = "in.csv"
+) -> Path:
+    data = tmp_path / name
+    data.write_text(csv_text(records, columns), encoding="utf-8")
+    return data
+
+
+def predict_two(
+    capsys: pytest.CaptureFixture[str], folder: Path, data: Path
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The CLI's two output rows for a file of two records (and exit status 0)."""
+    status, out, _ = run(capsys, "predict", folder, data)
+    assert status == 0
+    first, second = rows_of(out)
+    return first, second
+
+
 @pytest.fixture(scope="module")
 def houses(house_prices: Built) -> list[dict[str, Any]]:
     return records_from_frame(house_prices.trained.X_test.iloc[:12])
@@ -67,6 +85,16 @@ def api_error(model: predictlib.Model, record: dict[str, Any]) -> str:
     with pytest.raises(predictlib.InputError) as caught:
         model.predict([record])
     return "; ".join(str(p).split(", ", 1)[1] if p.row is not None else str(p) for p in caught.value.problems)
+
+
+def assert_as_the_api(model: predictlib.Model, record: dict[str, Any], row: dict[str, str]) -> None:
+    """The CLI's row for line 3 is what the API gives for ``record``: its prediction or its refusal."""
+    try:
+        expected = model.predict(record)
+    except predictlib.InputError:
+        assert row["prediction"] == "" and row["error"] == f"line 3: {api_error(model, record)}"
+    else:
+        assert row["error"] == "" and float(row["prediction"]) == expected
 
 
 # ------------------------------------------------- 6: the CLI accepts what the API accepts
@@ -98,11 +126,9 @@ def test_6_number_cells_are_the_values_the_api_takes(
 ) -> None:
     model = predictlib.load(house_prices.folder)
     record = {**houses[0], "LotArea": cell}
-    data = tmp_path / "in.csv"
-    data.write_text(csv_text([houses[1], record], columns), encoding="utf-8")
-    status, out, _ = run(capsys, "predict", house_prices.folder, data)
-    assert status == 0
-    first, second = rows_of(out)
+    first, second = predict_two(
+        capsys, house_prices.folder, write_csv(tmp_path, [houses[1], record], columns)
+    )
     assert first["error"] == "" and float(first["prediction"]) == model.predict(houses[1])
     value = NUMBER_CELLS[cell]
     if value is None:
@@ -111,13 +137,7 @@ def test_6_number_cells_are_the_values_the_api_takes(
             == "line 3: column 'LotArea': value <int of 5,000 digits>: expected a number in the float64 range"
         )
         return
-    api = {**houses[0], "LotArea": value}
-    try:
-        expected = model.predict(api)
-    except predictlib.InputError:
-        assert second["prediction"] == "" and second["error"] == f"line 3: {api_error(model, api)}"
-    else:
-        assert second["error"] == "" and float(second["prediction"]) == expected
+    assert_as_the_api(model, {**houses[0], "LotArea": value}, second)
 
 
 DATE_CELLS: dict[str, Any] = {
@@ -143,14 +163,10 @@ def test_6_datetime_cells_are_the_values_the_api_takes(
     frame = built.trained.X_test.iloc[:2]
     records = records_from_frame(frame)
     record = {**records[0], "SaleDate": cell}
-    data = tmp_path / "in.csv"
-    data.write_text(
-        csv_text([{**records[1], "SaleDate": str(records[1]["SaleDate"])}, record], list(frame.columns)),
-        encoding="utf-8",
+    data = write_csv(
+        tmp_path, [{**records[1], "SaleDate": str(records[1]["SaleDate"])}, record], list(frame.columns)
     )
-    status, out, _ = run(capsys, "predict", built.folder, data)
-    assert status == 0
-    first, second = rows_of(out)
+    first, second = predict_two(capsys, built.folder, data)
     assert first["error"] == "" and float(first["prediction"]) == pytest.approx(
         model.predict(records[1]), rel=1e-12
     )
@@ -158,13 +174,7 @@ def test_6_datetime_cells_are_the_values_the_api_takes(
     if value is None:
         assert second["prediction"] == "" and "expected a naive datetime (no time zone)" in second["error"]
         return
-    api = {**records[0], "SaleDate": value}
-    try:
-        expected = model.predict(api)
-    except predictlib.InputError:
-        assert second["prediction"] == "" and second["error"] == f"line 3: {api_error(model, api)}"
-    else:
-        assert second["error"] == "" and float(second["prediction"]) == expected
+    assert_as_the_api(model, {**records[0], "SaleDate": value}, second)
 
 
 # ------------------------------------------------------------- 12: nothing lost
@@ -215,11 +225,8 @@ def test_12_a_field_over_the_csv_module_default_and_over_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     long_text = dict(houses[0], ExterQual="x" * 200_000)  # over csv's default 131,072: read
-    data = tmp_path / "long.csv"
-    data.write_text(csv_text([long_text, houses[1]], columns), encoding="utf-8")
-    status, out, _ = run(capsys, "predict", house_prices.folder, data)
-    assert status == 0
-    first, second = rows_of(out)
+    data = write_csv(tmp_path, [long_text, houses[1]], columns, "long.csv")
+    first, second = predict_two(capsys, house_prices.folder, data)
     assert "line 2: column 'ExterQual'" in first["error"] and second["error"] == ""
     monkeypatch.setattr(_cli, "MAX_FIELD_CHARS", 100_000)  # over the limit: that line only
     status, out, _ = run(capsys, "predict", house_prices.folder, data)
@@ -289,8 +296,7 @@ def test_12_the_output_is_written_atomically(
     assert out.read_text() == "previous results\n"  # a missing input never truncates -o
     status, _, _ = run(capsys, "predict", "no-such-model", tmp_path / "missing.csv", "-o", out)
     assert status == 2 and out.read_text() == "previous results\n"
-    data = tmp_path / "in.csv"
-    data.write_text(csv_text(houses[:3], columns), encoding="utf-8")
+    data = write_csv(tmp_path, houses[:3], columns)
     status, _, _ = run(capsys, "predict", house_prices.folder, data, "-o", out)
     assert status == 0 and len(rows_of(out.read_text())) == 3
     assert os.stat(out).st_mode & 0o777 == 0o640  # the file replaced keeps its permissions
