@@ -8,6 +8,10 @@
 * :func:`verify_packaged`: :func:`predictlib.build.package` the model as the build does
   -- held-out rows and 10,000 generated records through the runtime against the original,
   refusals confirmed -- and return its equivalence report;
+* :func:`check_booster_wrapper`: the estimator ``booster()`` makes of a raw booster
+  against the booster's own predictions;
+* data: :func:`quantile_classes` (a target cut into k classes), :func:`as_categories`
+  (text cast to fitted pandas category dtypes), :func:`early_stopping_data`;
 * hypothesis strategies for the numbers boosting models see: NaN, +-inf, signed zeros,
   tiny values (around LightGBM's 1e-35 zero threshold), huge values, values next to the
   splits.
@@ -16,7 +20,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
-from converter_harness import graph_inputs
+from converter_harness import graph_inputs, quietly
 from hypothesis import strategies as st
 from sklearn.base import is_classifier
 
@@ -94,12 +97,6 @@ def errors(got: np.ndarray, expected: np.ndarray, exact: bool = False) -> tuple[
     return float(diff.max(initial=0.0)), float(rel.max(initial=0.0))
 
 
-def quietly(call: Any) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return call()
-
-
 def check_model(
     model: Any,
     fit_frame: pd.DataFrame,
@@ -144,6 +141,41 @@ def verify_packaged(
     for label in ("held_out", "generated"):
         assert report[label]["failures"] == 0 and report[label]["label_disagreements"] == 0
     return report
+
+
+def quantile_classes(y: Any, k: int) -> np.ndarray:
+    """Classes 0 .. k-1: ``y`` cut at its k-quantiles."""
+    return np.digitize(y, np.quantile(y, np.linspace(0, 1, k + 1)[1:-1]))
+
+
+def as_categories(frame: pd.DataFrame, fitted: pd.DataFrame) -> pd.DataFrame:
+    """The frame a caller of the original model builds: text cast to the fitted category dtype."""
+    out = frame.copy()
+    for c in fitted.columns:
+        if isinstance(fitted[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(object).astype(fitted[c].dtype)
+    return out
+
+
+def early_stopping_data() -> tuple[pd.DataFrame, np.ndarray]:
+    """600 rows of three columns (10% of ``b`` missing), a target non-linear in ``b``."""
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
+    X.iloc[rng.random(600) < 0.1, 1] = np.nan
+    y = X["a"].to_numpy() + np.nan_to_num(X["b"].to_numpy()) ** 2 + 0.2 * rng.normal(size=600)
+    return X, y
+
+
+def check_booster_wrapper(model: Any, task: str, frame: pd.DataFrame, expected: np.ndarray) -> None:
+    """The estimator ``booster()`` made from a raw booster predicts what the booster itself
+    predicts on ``frame`` (``expected``: its values, the probability of class 1 for binary);
+    a classifier's classes are 0 .. k-1."""
+    if task == "regression":
+        assert np.array_equal(model.predict(frame), expected, equal_nan=True)
+        return
+    proba = model.predict_proba(frame)
+    assert np.array_equal(proba[:, 1] if task == "binary" else proba, expected, equal_nan=True)
+    assert list(model.classes_) == list(range(proba.shape[1]))
 
 
 def near(thresholds: Sequence[float]) -> list[float]:

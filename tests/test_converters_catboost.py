@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from boosting_harness import SPECIAL, check_model, near, quietly, run, values, verify_packaged
+from boosting_harness import (
+    SPECIAL,
+    check_model,
+    near,
+    quantile_classes,
+    quietly,
+    run,
+    values,
+    verify_packaged,
+)
 from converter_harness import converter_settings, covers
 from hypothesis import given
 from hypothesis import strategies as st
@@ -95,7 +104,7 @@ def test_classifier_matches_catboost(
 ) -> None:
     X, y = case
     classes = np.array(["no", "yes", "maybe"] if labels == "str" else [-5, 0, 7])[:n_classes]
-    target = classes[np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))]
+    target = classes[quantile_classes(y, n_classes)]
     if len(np.unique(target)) != n_classes:
         return
     model = CatBoostClassifier(verbose=0, thread_count=1, random_seed=0, **options)
@@ -345,7 +354,7 @@ def test_labels_follow_the_raw_scores() -> None:
         (2, [[1e-20, -1e-20]]),
         (3, [[-0.31999999999999973, 0.16000000000000017, 0.1600000000000002], [0.0, 0.0, 0.0]]),
     ):
-        y = np.digitize(X["a"], np.quantile(X["a"], np.linspace(0, 1, classes + 1)[1:-1]))
+        y = quantile_classes(X["a"], classes)
         model = quietly(
             lambda y=y: CatBoostClassifier(iterations=1, depth=1, verbose=0, thread_count=1).fit(X, y)
         )

@@ -15,7 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from boosting_harness import SPECIAL, check_model, errors, near, quietly, run, values, verify_packaged
+from boosting_harness import (
+    SPECIAL,
+    as_categories,
+    check_booster_wrapper,
+    check_model,
+    early_stopping_data,
+    errors,
+    near,
+    quantile_classes,
+    quietly,
+    run,
+    values,
+    verify_packaged,
+)
 from converter_harness import converter_settings, covers
 from hypothesis import given
 from hypothesis import strategies as st
@@ -147,7 +160,7 @@ def test_classifier_matches_lightgbm(
 ) -> None:
     X, y, categorical = case
     classes = np.array(["no", "yes", "maybe", "other"] if labels == "str" else [-5, 0, 7, 11])[:n_classes]
-    target = classes[np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))]
+    target = classes[quantile_classes(y, n_classes)]
     if (objective == "multiclassova" and n_classes == 2) or (objective == "cross_entropy" and n_classes > 2):
         objective = "default"
     kwargs = {} if objective == "default" else {"objective": objective}
@@ -186,15 +199,6 @@ def category_frames(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, np.
     return frame, y
 
 
-def as_categories(frame: pd.DataFrame, fitted: pd.DataFrame) -> pd.DataFrame:
-    """The frame a caller of the original model builds: text cast to the fitted category dtype."""
-    out = frame.copy()
-    for c in fitted.columns:
-        if isinstance(fitted[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype(object).astype(fitted[c].dtype)
-    return out
-
-
 @covers(LGBMRegressor, LGBMClassifier)
 @converter_settings(max_examples=10)
 @given(seed=st.integers(0, 2**16), classify=st.booleans(), leaves=st.integers(3, 15))
@@ -223,10 +227,7 @@ def test_pandas_category_columns_take_text(seed: int, classify: bool, leaves: in
 
 
 def test_best_iteration_and_boosting_types() -> None:
-    rng = np.random.default_rng(5)
-    X = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
-    X.iloc[rng.random(600) < 0.1, 1] = np.nan
-    y = X["a"].to_numpy() + np.nan_to_num(X["b"].to_numpy()) ** 2 + 0.2 * rng.normal(size=600)
+    X, y = early_stopping_data()
     early = LGBMRegressor(n_estimators=300, learning_rate=0.3, verbose=-1, n_jobs=1)
     quietly(
         lambda: early.fit(
@@ -384,7 +385,7 @@ def linear_model(
         target = np.exp(y / 4) if objective == "poisson" else y
         return fit(LGBMRegressor(objective=objective, **base), X, target, categorical)
     n_classes = 2 if objective == "binary" else 3
-    classes = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    classes = quantile_classes(y, n_classes)
     return fit(LGBMClassifier(**base), X, classes, categorical)
 
 
@@ -499,7 +500,7 @@ def train(
         options.setdefault("objective", "regression")
     else:
         k = 2 if task == "binary" else 3
-        target = np.digitize(y, np.quantile(y, np.linspace(0, 1, k + 1)[1:-1]))
+        target = quantile_classes(y, k)
         options.update({"objective": "binary"} if k == 2 else {"objective": "multiclass", "num_class": k})
     dataset = lightgbm.Dataset(X, target, categorical_feature=categorical or "auto")
     return quietly(lambda: lightgbm.train(options, dataset, num_boost_round=rounds))
@@ -528,13 +529,7 @@ def test_raw_booster_matches_lightgbm(
     if linear:
         T = nan_in_linear_features(model, T)
     check_model(model, X, T, exact=task == "regression")
-    expected = raw.predict(T)
-    if task == "regression":
-        assert np.array_equal(model.predict(T), expected, equal_nan=True)
-    else:
-        proba = model.predict_proba(T)
-        assert np.array_equal(proba[:, 1] if task == "binary" else proba, expected, equal_nan=True)
-        assert list(model.classes_) == list(range(proba.shape[1]))
+    check_booster_wrapper(model, task, T, raw.predict(T))
 
 
 def test_raw_boosters_in_a_pipeline_and_bare_are_packaged(tmp_path: Path) -> None:

@@ -13,7 +13,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from boosting_harness import SPECIAL, check_model, errors, near, quietly, run, values, verify_packaged
+from boosting_harness import (
+    SPECIAL,
+    as_categories,
+    check_booster_wrapper,
+    check_model,
+    early_stopping_data,
+    errors,
+    near,
+    quantile_classes,
+    quietly,
+    run,
+    values,
+    verify_packaged,
+)
 from converter_harness import converter_settings, covers
 from hypothesis import given
 from hypothesis import strategies as st
@@ -124,7 +137,7 @@ def test_classifier_matches_xgboost_bit_for_bit(
     case: Any, n_classes: int, forest: bool, options: dict[str, Any], rows: Any
 ) -> None:
     X, y, categorical = case
-    target = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    target = quantile_classes(y, n_classes)
     if len(np.unique(target)) != n_classes:
         return
     cls = XGBRFClassifier if forest else XGBClassifier
@@ -148,14 +161,6 @@ def category_frames(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, np.
     return frame, y
 
 
-def as_categories(frame: pd.DataFrame, fitted: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for c in fitted.columns:
-        if isinstance(fitted[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype(object).astype(fitted[c].dtype)
-    return out
-
-
 @covers(XGBRegressor, XGBClassifier)
 @converter_settings(max_examples=8)
 @given(seed=st.integers(0, 2**16), n_classes=st.sampled_from([0, 2, 3]), depth=st.integers(1, 5))
@@ -167,7 +172,7 @@ def test_pandas_category_columns_take_text(seed: int, n_classes: int, depth: int
     options = {"n_estimators": 12, "max_depth": depth, "enable_categorical": True, "n_jobs": 1}
     if n_classes:
         model: Any = XGBClassifier(max_cat_to_onehot=1, **options)
-        quietly(lambda: model.fit(X, np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))))
+        quietly(lambda: model.fit(X, quantile_classes(y, n_classes)))
     else:
         model = XGBRegressor(**options)
         quietly(lambda: model.fit(X, y))
@@ -183,10 +188,7 @@ def test_pandas_category_columns_take_text(seed: int, n_classes: int, depth: int
 
 
 def test_best_iteration_is_what_predict_uses() -> None:
-    rng = np.random.default_rng(5)
-    X = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
-    X.iloc[rng.random(600) < 0.1, 1] = np.nan
-    y = X["a"].to_numpy() + np.nan_to_num(X["b"].to_numpy()) ** 2 + 0.2 * rng.normal(size=600)
+    X, y = early_stopping_data()
     model = XGBRegressor(n_estimators=300, learning_rate=0.3, early_stopping_rounds=5, n_jobs=1)
     quietly(lambda: model.fit(X[:400], y[:400], eval_set=[(X[400:], y[400:])], verbose=False))
     assert model.best_iteration + 1 < model.get_booster().num_boosted_rounds()
@@ -297,7 +299,7 @@ def train(task: str, X: pd.DataFrame, y: np.ndarray, categorical: bool, rounds: 
         options.setdefault("objective", "reg:squarederror")
     else:
         k = 2 if task == "binary" else 3
-        target = np.digitize(y, np.quantile(y, np.linspace(0, 1, k + 1)[1:-1]))
+        target = quantile_classes(y, k)
         options.update(
             {"objective": "binary:logistic"} if k == 2 else {"objective": "multi:softprob", "num_class": k}
         )
@@ -329,12 +331,7 @@ def test_raw_booster_matches_xgboost_bit_for_bit(
     assert isinstance(model, XGBBoosterRegressor if task == "regression" else XGBBoosterClassifier)
     T = probe_frame(model, X, rows)
     check_model(model, X, T, exact=True)
-    expected = raw.inplace_predict(T)
-    if task == "regression":
-        assert np.array_equal(model.predict(T), expected, equal_nan=True)
-    else:
-        proba = model.predict_proba(T)
-        assert np.array_equal(proba[:, 1] if task == "binary" else proba, expected, equal_nan=True)
+    check_booster_wrapper(model, task, T, raw.inplace_predict(T))
     if kind == "gbtree":  # the DMatrix path gives the same float32 sums (DMatrix refuses float32 inf)
         with np.errstate(over="ignore"):
             finite = T[np.isfinite(T.fillna(0.0).to_numpy().astype(np.float32)).all(axis=1)]
