@@ -586,7 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="reuse artifacts and wheels already in --work")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer calls, no 1M rows)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="output folder (default: %(default)s)")
-    parser.add_argument("--no-readme", action="store_true", help="do not touch README.md and docs/benchmarks.md")
+    parser.add_argument(
+        "--no-readme", action="store_true", help="do not touch README.md and docs/benchmarks.md"
+    )
     parser.add_argument(
         "--original-max-rows",
         type=int,
