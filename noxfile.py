@@ -63,9 +63,11 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmarks, one after another, each writing its results in benchmarks/results/:
-    ``benchmarks.run``, predictlib vs the original pipeline (latest.{json,png}, README table);
+    ``benchmarks.run``, predictlib vs the original pipeline (latest.{json,png}, docs/benchmarks.md,
+    the README's summary; ~13 min);
     ``benchmarks.trees``, tree models vs their own libraries (trees.{json,md}); ``benchmarks.inputs``,
-    rows/s per input kind (inputs.{json,md}). Each also runs alone (``python -m benchmarks.X``).
+    rows/s per input kind (inputs.{json,md}). Each also runs alone (``python -m benchmarks.X``);
+    all three took 22 minutes on the 2-core machine.
 
     ``nox -s bench -- --reuse`` reuses benchmarks.run's artifacts of the previous run (its other
     options go to it alone); ``-- --quick`` is a smoke run of all three.
