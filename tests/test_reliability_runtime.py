@@ -107,16 +107,19 @@ def test_1_refusals_in_many_slices_on_small_chunks(
 
 
 def _child_predicts(rows: list[dict[str, Any]]) -> list[float]:
-    """In a forked child: the parent's model (inherited, not pickled) on a large batch."""
-    return list(_FORKED_MODEL.predict(rows).tolist())
+    """In a forked child: the parent's model (inherited, not pickled) on a large batch,
+    then on its first rows one by one (through the binding the parent's thread made)."""
+    return [*_FORKED_MODEL.predict(rows).tolist(), *(_FORKED_MODEL.predict(r) for r in rows[:20])]
 
 
 _FORKED_MODEL: Any = None
 
 
 def test_2_a_forked_child_predicts_large_batches(house_prices: Built, houses: pd.DataFrame) -> None:
-    """The parent runs a batch of more than 2,048 rows (its pool starts), then forks:
-    the children's first large batches run (on pools of their own)."""
+    """The parent runs a batch of more than one chunk (its pool starts) and single
+    records (its thread binds the session's inputs and outputs), then forks: the
+    children's first large batches run (on pools of their own), and their single
+    records give the parent's answers."""
     global _FORKED_MODEL
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork on this platform")
@@ -124,6 +127,7 @@ def test_2_a_forked_child_predicts_large_batches(house_prices: Built, houses: pd
     rows = records_from_frame(pd.concat([houses] * 2, ignore_index=True))
     assert len(rows) > _model.RUN_CHUNK
     expected = model.predict(rows).tolist()  # the pool exists now
+    expected += [model.predict(r) for r in rows[:20]]  # and this thread's binding
     _FORKED_MODEL = model
     context = multiprocessing.get_context("fork")
     with context.Pool(2) as pool:
