@@ -325,10 +325,8 @@ class LeanGraph:
         """The lean graph's inputs for ``records[start:stop]``, read by the compiled
         reader; None when a record is not a plain dict the reader takes (the checked
         path then reads the whole input and names every problem)."""
-        reader = self.reader
-        fill = reader.fill
-        x = np.empty((stop - start, reader.width))
-        dt = np.empty((stop - start, len(reader.datetime)), dtype=np.int64) if reader.datetime else None
+        fill = self.reader.fill
+        x, dt = self.reader.buffers(stop - start)
         for row, record in enumerate(records[start:stop]):
             if type(record) is not dict or not fill(record, x, dt, row):
                 return None
@@ -384,13 +382,10 @@ class LeanGraph:
     # ------------------------------------------------------------------ one record
     def _bind(self) -> _Bound:
         """One thread's buffers for one record (see :class:`_Bound`)."""
-        reader = self.reader
         binding = self._session.io_binding()
-        x = np.empty((1, reader.width))
+        x, dt = self.reader.buffers(1)
         binding.bind_cpu_input(self._input, x)
-        dt = None
-        if reader.datetime:
-            dt = np.empty((1, len(reader.datetime)), dtype=np.int64)
+        if dt is not None:
             binding.bind_cpu_input("dt", dt)
         buffers = []
         for name, (shape, dtype) in zip(self.names, self._one_row, strict=True):

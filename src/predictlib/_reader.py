@@ -2,11 +2,12 @@
 
 The lean graph (the manifest's ``lean``, see ``predictlib.build.passes.lean``) takes one
 float64 matrix ``x``: the numeric columns, then each categorical cell's index in the
-vocabulary. For one record, :class:`RecordReader` builds its one row with a handful of
-C-level calls, everything else precomputed at load: the column order (one
-``itemgetter`` per group), the vocabulary as a dict of text -> index (as a float, the
-missing-value sentinel's index for None) and the row's binary layout (one ``struct``
-pack straight into the array's buffer).
+vocabulary. :meth:`RecordReader.fill` writes one record into one row of such a matrix
+(the one-row input bound to the session for a single record, or a row of a chunk for a
+list of records) with a handful of C-level calls, everything else precomputed at load:
+the column order (one ``itemgetter`` per group), the vocabulary as a dict of text ->
+index (as a float, the missing-value sentinel's index for None) and the row's binary
+layout (one ``struct.pack_into`` straight into the matrix's buffer).
 
 It takes only the plain cases, exactly as the checked path (``predictlib._inputs``)
 would convert them:
@@ -104,11 +105,15 @@ class RecordReader:
         #: when the checked path must take the record
         self.fill: Callable[[Mapping[str, Any], np.ndarray, np.ndarray | None, int], bool] = self._compile()
 
+    def buffers(self, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(x, dt)`` for ``rows`` records, to :meth:`fill`: ``x`` float64 ``[rows, width]``;
+        ``dt`` int64 ``[rows, n]``, None for a model without datetime columns."""
+        dt = np.empty((rows, len(self.datetime)), dtype=np.int64) if self.datetime else None
+        return np.empty((rows, self.width)), dt
+
     def read(self, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """record -> ``(x, dt)`` (``x`` float64 ``[1, width]``; ``dt`` int64 ``[1, n]``,
-        None for a model without datetime columns), or None: the checked path takes it."""
-        x = np.empty((1, self.width))
-        dt = np.empty((1, len(self.datetime)), dtype=np.int64) if self.datetime else None
+        """record -> its :meth:`buffers` of one row, filled, or None: the checked path takes it."""
+        x, dt = self.buffers(1)
         return (x, dt) if self.fill(record, x, dt, 0) else None
 
     def _compile(self) -> Callable[[Mapping[str, Any], np.ndarray, np.ndarray | None, int], bool]:
