@@ -1,6 +1,6 @@
-"""pandas ``object`` text columns (and numpy object arrays) take the fast path by object
-identity or through arrow: the same predictions and the same problems as the per-value
-path, whatever the objects."""
+"""pandas ``object`` text columns (and numpy object arrays, lists of texts) take the fast
+path by object identity, pandas' C string hash table or arrow: the same predictions and
+the same problems as the per-value path, whatever the objects."""
 
 from __future__ import annotations
 
@@ -10,16 +10,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import predictlib
-from predictlib._objects import MIN_ROWS
+from predictlib._ids import CategoryIds
+from predictlib._objects import MIN_ROWS, _by_hash_table
 from predictlib.build.project import Built
 from predictlib.build.stages.verify import records_from_frame
 
 
-@pytest.fixture(scope="module")
-def model(house_prices: Built) -> predictlib.Model:
-    return predictlib.load(house_prices.folder)
+@pytest.fixture(scope="module", params=["hash table", "arrow"])
+def model(house_prices: Built, request: pytest.FixtureRequest) -> Any:
+    """The model, with distinct objects looked up in pandas' hash table or (as without
+    pandas' table) through arrow."""
+    loaded = predictlib.load(house_prices.folder)
+    ids = loaded._adapter.ids
+    assert ids is not None and ids.string_table() is not None
+    if request.param == "arrow":
+        ids.string_table = lambda: None  # this model's only
+    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +139,75 @@ def test_records_and_lists_read_by_columns_as_by_values(
             assert got == expected
         else:
             np.testing.assert_array_equal(got, expected)
+
+
+VOCABULARY = ["NAmes", "Gd", "é", "a b", "", "__missing__"]
+
+
+class Text(str):
+    """A str subclass: the per-value path reads its string value."""
+
+
+def expected_ids(ids: CategoryIds, values: list[Any]) -> list[int] | None:
+    """The per-value path's ids (``InputAdapter.category`` then ``CategoryIds.column``),
+    None when it names a problem."""
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            text = str.__str__(value)
+            if text == "__missing__":
+                return None
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+            out.append(ids.vocabulary.index(text) if text in ids.vocabulary else ids.unseen)
+        elif value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            out.append(ids.missing)
+        else:
+            return None
+    return out
+
+
+CELLS = st.one_of(
+    st.sampled_from(VOCABULARY),
+    st.text(max_size=4),  # unseen texts, NULs, lone surrogates, now and then a known one
+    st.sampled_from(VOCABULARY).map(Text),
+    st.sampled_from(VOCABULARY).map(lambda t: t + "\x00"),  # a known text's bytes, and more
+    st.sampled_from([None, math.nan, pd.NA, 3, 2.5, True, b"Gd"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CELLS, min_size=1, max_size=40))
+def test_hash_table_ids_are_the_per_value_ids(values: list[Any]) -> None:
+    """The hash table's ids are the per-value path's; it declines (None) only where
+    that path names a problem, or for a str subclass outside the vocabulary (the
+    per-value path then reads it)."""
+    ids = CategoryIds(VOCABULARY, "__missing__")
+    cells = np.empty(len(values), dtype=object)
+    cells[:] = values
+    found = _by_hash_table(pd, ids, "__missing__", cells)
+    expected = expected_ids(ids, values)
+    if found is None:
+        declined = expected is None or any(
+            type(v) is Text and str.__str__(v) not in VOCABULARY for v in values
+        )
+        assert declined, values
+    else:
+        assert expected is not None, values
+        assert found.tolist() == expected
+    assert all(a is b for a, b in zip(cells, values, strict=True))  # the caller's cells untouched
+
+
+@pytest.mark.parametrize("text", ["NAmes\x00", "NAmes\x00xyz", "\x00NAmes"], ids=repr)
+def test_a_known_text_with_a_nul_is_unseen(model: predictlib.Model, frame: pd.DataFrame, text: str) -> None:
+    """pandas' table hashes bytes with their length: a known text followed by a NUL is
+    another, unseen text, as for the per-value path."""
+    data = distinct_objects(frame)
+    data.loc[3, "Neighborhood"] = text
+    expected = frame.copy()
+    expected.loc[3, "Neighborhood"] = "never-seen-label"
+    np.testing.assert_array_equal(model.predict(data), model.predict(expected))
+    lists = {c: data[c].tolist() for c in data.columns}
+    np.testing.assert_array_equal(model.predict(lists), model.predict(expected))

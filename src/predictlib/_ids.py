@@ -77,6 +77,7 @@ class CategoryIds:
         self._remember = len(self._record_index) + UNSEEN_REMEMBERED
         self._remembered_bytes = 0
         self._arrow_vocabulary: Any = None
+        self._string_table: Any = None
 
     def row(self, values: Sequence[Any]) -> np.ndarray | None:
         """The ``[1, len(values)]`` ids of one record's raw values: str, None or NaN
@@ -131,6 +132,22 @@ class CategoryIds:
             bad = [int(p) for p in positions if not _encodable(flat[p])]
             ids[positions] = self.unseen
         return ids.reshape(texts.shape), bad
+
+    def string_table(self) -> Any:
+        """pandas' C hash table of the vocabulary (text -> id, ``lookup`` of an object
+        array gives -1 for anything else) when pandas is loaded already (it is never
+        imported here) and still has one; None otherwise. It hashes a text's UTF-8 bytes,
+        lengths included (a text with a NUL is no other text), and refuses text that is
+        not valid Unicode (``UnicodeEncodeError``)."""
+        if self._string_table is None:
+            hashtable = getattr(getattr(sys.modules.get("pandas"), "_libs", None), "hashtable", None)
+            table_type = getattr(hashtable, "StringHashTable", None)
+            if table_type is None:
+                return None
+            table = table_type(len(self.vocabulary))
+            table.map_locations(np.array(self.vocabulary, dtype=object))
+            self._string_table = table  # built whole, then shared: only read from now on
+        return self._string_table
 
     def arrow_column(self, values: Any) -> np.ndarray | None:
         """The ids of a column given as a pyarrow string array (or chunked array),

@@ -11,10 +11,17 @@ by construction; a column of distinct objects only costs the factorization more.
 
 Anything but exact ``str`` and plain missing markers (numbers, str subclasses, the
 reserved missing-value text, text that is not valid Unicode) sends the column to the
-value-by-value path, which names each problem. A column of mostly distinct objects
-(e.g. ``astype(object)`` of a pandas 3 ``str`` column) is copied into an arrow string
-array instead (when pyarrow is installed) and looked up with ``index_in``. pandas is never imported here: it is
-used only when the caller's process has it already (its objects are being adapted).
+value-by-value path, which names each problem.
+
+A column of mostly distinct objects (e.g. ``astype(object)`` of a pandas 3 ``str``
+column, a list of texts) is looked up in pandas' C string hash table of the
+vocabulary (each text hashed by its UTF-8 bytes, about a third of a dict lookup's
+cost, which must hash every fresh str object first), the cells not found there (missing
+markers, unseen texts, anything else) once per distinct object as above. Without
+pandas (or should a pandas release drop that table) the texts are copied into an
+arrow string array (when pyarrow is installed) and looked up with ``index_in``.
+pandas is never imported here: it is used only when the caller's process has it
+already (its objects are being adapted).
 """
 
 from __future__ import annotations
@@ -49,11 +56,18 @@ def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray |
         return None
     values = np.ascontiguousarray(values)
     pd = sys.modules.get("pandas")  # loaded already (never imported here), or None
-    if pd is None or len(set(map(id, values[:SAMPLE]))) > SAMPLE // 4:
-        # mostly distinct objects (e.g. ``astype(object)`` of a str column): their texts
-        # copied by pyarrow and looked up with index_in cost less than one lookup each
-        return _by_arrow(ids, values)
-    # the column's pointers, read in place (valid while ``values`` holds the objects)
+    if pd is not None and len(set(map(id, values[:SAMPLE]))) <= SAMPLE // 4:
+        return _by_object(pd, ids, missing_text, values)
+    # mostly distinct objects (e.g. ``astype(object)`` of a str column, a list of texts):
+    # hashed by their bytes in C, or copied by pyarrow and looked up with index_in
+    found = None if pd is None else _by_hash_table(pd, ids, missing_text, values)
+    return found if found is not None else _by_arrow(ids, values)
+
+
+def _by_object(pd: Any, ids: CategoryIds, missing_text: str, values: np.ndarray) -> np.ndarray | None:
+    """Ids looked up once per distinct object: the column's pointers (valid while
+    ``values`` holds the objects) factorized as int64 by pandas, no object touched."""
+    n = len(values)
     pointers = np.ctypeslib.as_array((ctypes.c_ssize_t * n).from_address(values.ctypes.data))
     codes, uniques = pd.factorize(pointers)
     first = np.empty(len(uniques), dtype=np.intp)
@@ -62,6 +76,31 @@ def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray |
     if table is None:
         return None
     found: np.ndarray = table[codes]
+    return found
+
+
+def _by_hash_table(pd: Any, ids: CategoryIds, missing_text: str, values: np.ndarray) -> np.ndarray | None:
+    """Ids through pandas' C string hash table of the vocabulary (a text's id as
+    ``CategoryIds.column`` gives it, str subclasses by their string value as the per-value
+    path reads them); the cells it does not find (missing markers, unseen texts,
+    anything else) looked up once per distinct object. None without the table, or for a
+    value the per-value path must name (the reserved text, text that is not valid
+    Unicode, numbers...)."""
+    table = ids.string_table()
+    if table is None:
+        return None
+    try:
+        found = np.asarray(table.lookup(values), dtype=np.int64)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return None
+    if (found == ids.missing).any():  # the reserved text itself
+        return None
+    rest = np.flatnonzero(found < 0)
+    if len(rest):
+        others = _by_object(pd, ids, missing_text, values[rest])
+        if others is None:
+            return None
+        found[rest] = others
     return found
 
 
