@@ -64,12 +64,17 @@ def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray |
     return found if found is not None else _by_arrow(ids, values)
 
 
+def _pointers(values: np.ndarray) -> np.ndarray:
+    """A contiguous object array's pointers as int64, read in place (no object touched;
+    valid while ``values`` holds its objects)."""
+    return np.ctypeslib.as_array((ctypes.c_ssize_t * len(values)).from_address(values.ctypes.data))
+
+
 def _by_object(pd: Any, ids: CategoryIds, missing_text: str, values: np.ndarray) -> np.ndarray | None:
-    """Ids looked up once per distinct object: the column's pointers (valid while
-    ``values`` holds the objects) factorized as int64 by pandas, no object touched."""
+    """Ids looked up once per distinct object: the column's pointers factorized as int64
+    by pandas."""
     n = len(values)
-    pointers = np.ctypeslib.as_array((ctypes.c_ssize_t * n).from_address(values.ctypes.data))
-    codes, uniques = pd.factorize(pointers)
+    codes, uniques = pd.factorize(_pointers(values))
     first = np.empty(len(uniques), dtype=np.intp)
     first[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)  # each object's first row
     table = _lookup(ids, missing_text, values[first])
@@ -96,6 +101,22 @@ def _by_hash_table(pd: Any, ids: CategoryIds, missing_text: str, values: np.ndar
     if (found == ids.missing).any():  # the reserved text itself
         return None
     rest = np.flatnonzero(found < 0)
+    if len(rest):
+        # most often one object: the column's missing marker (pandas shares it)
+        pointers = _pointers(values)[rest]
+        same = pointers == pointers[0]
+        head = _lookup(ids, missing_text, values[rest[:1]])
+        if head is None:
+            return None
+        found[rest[same]] = head[0]
+        rest = rest[~same]
+    if len(rest):
+        # the texts left are unseen ones (valid Unicode: the lookup encoded them; not the
+        # reserved text: the table holds it), told from other objects in C
+        _, labels = type(table)(len(rest)).factorize(values[rest])
+        is_text = labels >= 0
+        found[rest[is_text]] = ids.unseen
+        rest = rest[~is_text]
     if len(rest):
         others = _by_object(pd, ids, missing_text, values[rest])
         if others is None:
