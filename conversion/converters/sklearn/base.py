@@ -195,6 +195,30 @@ def numeric_input(ctx: StepContext, inputs: Sequence[Column]) -> str:
     return ctx.gather([c.name for c in inputs])
 
 
+def fitted_row(ctx: StepContext, model: Any, what: str, values: Any, width: int) -> str:
+    """A fitted vector of one number per column (``what``, for the error message) as a
+    ``[1, width]`` float64 constant, broadcast over the rows."""
+    return ctx.row(floats(model, what, values, width), NUM)
+
+
+def refuse_below(
+    ctx: StepContext, inputs: Sequence[Column], x: str, bound: float, reason: str, *, inclusive: bool
+) -> None:
+    """Refuse the rows with a value of ``x`` (the input columns) below ``bound`` (or equal
+    to it when ``inclusive``): the inputs the transformer's ``transform`` raises on."""
+    below = ctx.node("LessOrEqual" if inclusive else "Less", [x, ctx.const(bound)])
+    ctx.refuse_if([c.name for c in inputs], below, reason)
+
+
+def clip(ctx: StepContext, x: str, low: float, high: float | None = None, dtype: Any = np.float64) -> str:
+    """``np.clip(x, low, high)`` (``high`` None: no upper bound), constants of ``dtype``;
+    NaN stays NaN (``Where`` on comparisons, which NaN fails)."""
+    x = ctx.node("Where", [ctx.node("Less", [x, ctx.const(low, dtype)]), ctx.const(low, dtype), x])
+    if high is None:
+        return x
+    return ctx.node("Where", [ctx.node("Greater", [x, ctx.const(high, dtype)]), ctx.const(high, dtype), x])
+
+
 def by_kind_tensors(ctx: StepContext, columns: Sequence[Column]) -> dict[str, str]:
     """Per kind, the tensor of ``columns`` of that kind (in their order)."""
     kinds = {c.name: c.kind for c in columns}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,19 +54,22 @@ from ...core.frame import NUM, STR, Column, ExportError, StepContext, register_c
 from ...core.maths import ASINH_OPS, CHECK_OPS, EXPM1_OPS, LOG1P_OPS, asinh, expm1, log1p
 from ..feature_engine.creation import columns_of, running_sum
 from ..feature_engine.transformation import BOX_COX_OPS, YEO_JOHNSON_OPS, box_cox, yeo_johnson
-from .base import SklearnConverter, feature_names_out, floats, numeric_input, refuse
+from .base import (
+    SklearnConverter,
+    clip,
+    feature_names_out,
+    fitted_row,
+    floats,
+    numeric_input,
+    refuse,
+    refuse_below,
+)
 
 #: float64 epsilon (``_handle_zeros_in_scale`` treats scales below 10 eps as 1)
 EPS = float(np.finfo(np.float64).eps)
 
 
 # ------------------------------------------------------------------ scalers
-
-
-def clip(ctx: StepContext, x: str, low: float, high: float) -> str:
-    """``np.clip(x, low, high)``: NaN stays NaN (``Where`` on comparisons, which NaN fails)."""
-    x = ctx.node("Where", [ctx.node("Less", [x, ctx.const(low)]), ctx.const(low), x])
-    return ctx.node("Where", [ctx.node("Greater", [x, ctx.const(high)]), ctx.const(high), x])
 
 
 class _OneToOne(SklearnConverter):
@@ -76,16 +80,23 @@ class _OneToOne(SklearnConverter):
 
 
 def centre_and_scale(
-    ctx: StepContext, model: Any, inputs: Sequence[Column], centre: str | None, scale: str | None
-) -> dict[str, str]:
-    """``x -= model.<centre>``, then ``x /= model.<scale>`` (an attribute name; None: not done)."""
-    x = numeric_input(ctx, inputs)
-    n = len(inputs)
+    ctx: StepContext,
+    model: Any,
+    x: str,
+    width: int,
+    centre: str | None,
+    scale: str | None,
+    *,
+    fitted: Any = None,
+) -> str:
+    """``x -= fitted.<centre>``, then ``x /= fitted.<scale>`` (attribute names of ``fitted``,
+    the model itself by default; None: not done), as scikit-learn's scalers do."""
+    fitted = model if fitted is None else fitted
     if centre is not None:
-        x = ctx.node("Sub", [x, ctx.row(floats(model, centre, getattr(model, centre), n), NUM)])
+        x = ctx.node("Sub", [x, fitted_row(ctx, model, centre, getattr(fitted, centre), width)])
     if scale is not None:
-        x = ctx.node("Div", [x, ctx.row(floats(model, scale, getattr(model, scale), n), NUM)])
-    return {NUM: x}
+        x = ctx.node("Div", [x, fitted_row(ctx, model, scale, getattr(fitted, scale), width)])
+    return x
 
 
 @register_converter
@@ -99,7 +110,7 @@ class StandardScalerConverter(_OneToOne):
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
         centre = "mean_" if model.with_mean and model.mean_ is not None else None
         scale = "scale_" if model.with_std and model.scale_ is not None else None
-        return centre_and_scale(ctx, model, inputs, centre, scale)
+        return {NUM: centre_and_scale(ctx, model, numeric_input(ctx, inputs), len(inputs), centre, scale)}
 
 
 @register_converter
@@ -112,7 +123,8 @@ class RobustScalerConverter(_OneToOne):
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
         centre = "center_" if model.with_centering else None
-        return centre_and_scale(ctx, model, inputs, centre, "scale_" if model.with_scaling else None)
+        scale = "scale_" if model.with_scaling else None
+        return {NUM: centre_and_scale(ctx, model, numeric_input(ctx, inputs), len(inputs), centre, scale)}
 
 
 @register_converter
@@ -125,9 +137,8 @@ class MinMaxScalerConverter(_OneToOne):
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
         x = numeric_input(ctx, inputs)
-        n = len(inputs)
-        x = ctx.node("Mul", [x, ctx.row(floats(model, "scale_", model.scale_, n), NUM)])
-        x = ctx.node("Add", [x, ctx.row(floats(model, "min_", model.min_, n), NUM)])
+        x = ctx.node("Mul", [x, fitted_row(ctx, model, "scale_", model.scale_, len(inputs))])
+        x = ctx.node("Add", [x, fitted_row(ctx, model, "min_", model.min_, len(inputs))])
         if model.clip:
             low, high = (float(v) for v in model.feature_range)
             x = clip(ctx, x, low, high)
@@ -143,8 +154,7 @@ class MaxAbsScalerConverter(_OneToOne):
     onnx_ops = CHECK_OPS | frozenset({"Div", "Less", "Greater", "Where"})
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        x = numeric_input(ctx, inputs)
-        x = ctx.node("Div", [x, ctx.row(floats(model, "scale_", model.scale_, len(inputs)), NUM)])
+        x = centre_and_scale(ctx, model, numeric_input(ctx, inputs), len(inputs), None, "scale_")
         if getattr(model, "clip", False):
             x = clip(ctx, x, -1.0, 1.0)
         return {NUM: x}
@@ -324,11 +334,21 @@ class FunctionTransformerConverter(SklearnConverter):
 # ------------------------------------------------------------------ KBinsDiscretizer
 
 
+def filled_like(ctx: StepContext, mask: str, value: float, dtype: Any = np.float64) -> str:
+    """A tensor of ``value`` (of ``dtype``) the shape of the boolean tensor ``mask``, whatever
+    its cells."""
+    return ctx.node("Where", [mask, ctx.const(value, dtype), ctx.const(value, dtype)])
+
+
+def add_axis(ctx: StepContext, x: str) -> str:
+    """``x[:, :, None]``: an ``[N, n_columns]`` tensor as ``[N, n_columns, 1]``."""
+    return ctx.node("Unsqueeze", [x, ctx.const([2], np.int64)])
+
+
 def count_at_most(ctx: StepContext, x: str, edges: np.ndarray, to: int = TensorProto.INT64) -> str:
     """Per column ``j`` of ``x``, the number of ``edges[j]`` (``[n_columns, n]``) <= ``x[:, j]``,
     as ``to`` (NaN counts none)."""
-    cube = ctx.node("Unsqueeze", [x, ctx.const([2], np.int64)])
-    above = ctx.node("Cast", [ctx.node("GreaterOrEqual", [cube, ctx.const(edges[None])])], to=to)
+    above = ctx.node("Cast", [ctx.node("GreaterOrEqual", [add_axis(ctx, x), ctx.const(edges[None])])], to=to)
     return ctx.node("ReduceSum", [above, ctx.const([2], np.int64)], keepdims=0)
 
 
@@ -391,7 +411,7 @@ def polynomial_features(ctx: StepContext, model: PolynomialFeatures, x: str, n_f
     n_cols = 0
     if model.include_bias:
         first = columns_of(ctx, x, [0])  # a column of ones, whatever the values
-        parts.append(ctx.node("Where", [ctx.node("IsNaN", [first]), ctx.const(1.0), ctx.const(1.0)]))
+        parts.append(filled_like(ctx, ctx.node("IsNaN", [first]), 1.0))
         n_cols = 1
     max_degree = model._max_degree
     if max_degree >= 1:
@@ -419,7 +439,7 @@ def polynomial_features(ctx: StepContext, model: PolynomialFeatures, x: str, n_f
             new_index.append(current)
             index = new_index
             if sources:
-                so_far = parts[0] if len(parts) == 1 else ctx.node("Concat", parts, axis=1)
+                so_far = ctx.concat(*parts)
                 parts = [
                     so_far,
                     ctx.node("Mul", [columns_of(ctx, so_far, sources), columns_of(ctx, x, features)]),
@@ -428,7 +448,7 @@ def polynomial_features(ctx: StepContext, model: PolynomialFeatures, x: str, n_f
     full = model._n_out_full
     if n_cols != full:  # pragma: no cover - mirrors scikit-learn's bookkeeping
         raise ExportError(f"internal error: PolynomialFeatures has {full} columns, rebuilt {n_cols}")
-    xp = parts[0] if len(parts) == 1 else ctx.node("Concat", parts, axis=1)
+    xp = ctx.concat(*parts)
     n_out = model.n_output_features_
     if model._min_degree > 1:
         keep = ([0] if model.include_bias else []) + list(
@@ -489,10 +509,13 @@ class PowerTransformerConverter(_OneToOne):
         if bad:
             raise refuse(model, f"lambdas_ is not finite for columns {bad}")
         if model.method == "box-cox":
-            ctx.refuse_if(
-                names,
-                ctx.node("LessOrEqual", [x, ctx.const(0.0)]),
+            refuse_below(
+                ctx,
+                inputs,
+                x,
+                0.0,
                 "zero or negative value, the Box-Cox transformation needs values > 0",
+                inclusive=True,
             )
             y = box_cox(ctx, x, lambdas)
         else:
@@ -504,9 +527,7 @@ class PowerTransformerConverter(_OneToOne):
                 ctx.node("IsInf", [y]),
                 "the power transformation overflows to infinity, which the standardisation refuses",
             )
-            scaler = model._scaler
-            y = ctx.node("Sub", [y, ctx.row(floats(model, "mean_", scaler.mean_, len(inputs)), NUM)])
-            y = ctx.node("Div", [y, ctx.row(floats(model, "scale_", scaler.scale_, len(inputs)), NUM)])
+            y = centre_and_scale(ctx, model, y, len(inputs), "mean_", "scale_", fitted=model._scaler)
         return {NUM: y}
 
 
@@ -628,10 +649,7 @@ def interp(ctx: StepContext, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         slopes = (fp[:, 1:] - fp[:, :-1]) / (xp[:, 1:] - xp[:, :-1])
     j = ctx.node("Sub", [count, ctx.const(1, np.int64)])
-    inner = ctx.node("Where", [ctx.node("Less", [j, ctx.const(0, np.int64)]), ctx.const(0, np.int64), j])
-    inner = ctx.node(
-        "Where", [ctx.node("Greater", [inner, ctx.const(n - 2, np.int64)]), ctx.const(n - 2, np.int64), inner]
-    )
+    inner = clip(ctx, j, 0, n - 2, np.int64)
     flat = ctx.node("Add", [inner, ctx.const([[c * n for c in range(n_cols)]], np.int64)])
     flat_slope = ctx.node("Add", [inner, ctx.const([[c * (n - 1) for c in range(n_cols)]], np.int64)])
 
@@ -735,7 +753,7 @@ def _de_boor(ctx: StepContext, knots: np.ndarray, k: int, x: str) -> tuple[str, 
     if inner.shape[1]:
         ell = ctx.node("Add", [count_at_most(ctx, x, inner), ctx.const(k, np.int64)])
     else:  # one interval: ell = k everywhere
-        ell = ctx.node("Where", [ctx.node("IsNaN", [x]), ctx.const(k, np.int64), ctx.const(k, np.int64)])
+        ell = filled_like(ctx, ctx.node("IsNaN", [x]), k, np.int64)
     base = ctx.node("Add", [ell, ctx.const([[c * n_t for c in range(n_cols)]], np.int64)])
     table = ctx.const(np.ascontiguousarray(knots).ravel())
     cache: dict[int, str] = {}
@@ -748,8 +766,8 @@ def _de_boor(ctx: StepContext, knots: np.ndarray, k: int, x: str) -> tuple[str, 
         return cache[offset]
 
     nan = ctx.node("IsNaN", [x])
-    zero = ctx.node("Where", [nan, ctx.const(0.0), ctx.const(0.0)])  # [N, n_columns] zeros
-    h = [ctx.node("Where", [nan, ctx.const(1.0), ctx.const(1.0)])]
+    zero = filled_like(ctx, nan, 0.0)  # [N, n_columns] zeros
+    h = [filled_like(ctx, nan, 1.0)]
     for j in range(1, k + 1):
         hh = h
         h = [zero] + [zero] * j
@@ -766,10 +784,19 @@ def _de_boor(ctx: StepContext, knots: np.ndarray, k: int, x: str) -> tuple[str, 
 DE_BOOR_OPS = COUNT_OPS | frozenset({"Add", "Gather", "IsNaN", "Where", "Equal", "Div", "Sub", "Mul"})
 
 
-def _boundary_degrees(model: Any, knots: np.ndarray, n_splines: int) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class Boundary:
+    """How scikit-learn's constant / linear extrapolation treats one column's boundaries."""
+
+    #: the degree its boundaries use: ``xmin = t[degree]``, ``xmax = t[-degree - 1]``
+    degree: int
+    #: the number of spline columns it extends at each end (linear extrapolation)
+    extended: int
+
+
+def _boundaries(model: Any, knots: np.ndarray, n_splines: int) -> list[Boundary]:
     """Per column, the degree scikit-learn's constant / linear extrapolation uses for its
-    boundaries (``xmin = t[d]``, ``xmax = t[-d - 1]``) and the number of boundary columns
-    it extends. ``transform`` raises ``degree`` to 2 when it is <= 1 for the *linear*
+    boundaries and the number of boundary columns it extends. ``transform`` raises ``degree`` to 2 when it is <= 1 for the *linear*
     extrapolation and keeps the raised value for the next columns (scikit-learn 1.9): the
     first column uses ``degree``, the next ones the raised one; reproduced as it is."""
     degree = int(model.degree)
@@ -786,7 +813,7 @@ def _boundary_degrees(model: Any, knots: np.ndarray, n_splines: int) -> list[tup
                 "IndexError on the columns after the first one (it keeps the degree it raised for the first); "
                 "use more knots or degree >= 2",
             )
-        found.append((d, extended))
+        found.append(Boundary(d, extended))
     return found
 
 
@@ -873,10 +900,8 @@ class SplineTransformerConverter(SklearnConverter):
         positions = ctx.const(np.arange(n_basis)[None, None, :], np.int64)
         total = None
         for a in range(k + 1):
-            index = ctx.node(
-                "Unsqueeze", [ctx.node("Add", [ell, ctx.const(a - k, np.int64)]), ctx.const([2], np.int64)]
-            )
-            value = ctx.node("Unsqueeze", [h[a], ctx.const([2], np.int64)])
+            index = add_axis(ctx, ctx.node("Add", [ell, ctx.const(a - k, np.int64)]))
+            value = add_axis(ctx, h[a])
             placed = ctx.node("Where", [ctx.node("Equal", [index, positions]), value, ctx.const(0.0)])
             total = placed if total is None else ctx.node("Add", [total, placed])
         assert total is not None
@@ -892,13 +917,14 @@ class SplineTransformerConverter(SklearnConverter):
                     ctx.node("Not", [ctx.node("Equal", [ctx.node("Sub", [value, value]), ctx.const(0.0)])]),
                 ],
             )
-        total = ctx.node(
-            "Where", [ctx.node("Unsqueeze", [bad, ctx.const([2], np.int64)]), ctx.const(np.nan), total]
-        )
-        cube = total  # [N, n_columns, n_splines]
+        cube = ctx.node("Where", [add_axis(ctx, bad), ctx.const(np.nan), total])  # [N, n_columns, n_splines]
 
         def per_column(row: Sequence[Sequence[float]]) -> str:
             return ctx.const(np.asarray(row, dtype=np.float64)[None, :, :])
+
+        def values_at(points: Sequence[float], nu: int = 0) -> np.ndarray:
+            """Each column's splines (or their derivative ``nu``) at its point: ``[n_columns, n_splines]``."""
+            return np.array([s(p, nu=nu) for s, p in zip(splines, points, strict=True)])
 
         if mode == "error":
             outside = ctx.node(
@@ -911,9 +937,9 @@ class SplineTransformerConverter(SklearnConverter):
                 "value beyond the limits of the knots (SplineTransformer with extrapolation='error')",
             )
         elif mode in ("constant", "linear"):
-            bounds = _boundary_degrees(model, knots, n_splines)
-            xmin = [float(t[d]) for t, (d, _) in zip(knots, bounds, strict=True)]
-            xmax = [float(t[-d - 1]) for t, (d, _) in zip(knots, bounds, strict=True)]
+            bounds = _boundaries(model, knots, n_splines)
+            xmin = [float(t[b.degree]) for t, b in zip(knots, bounds, strict=True)]
+            xmax = [float(t[-b.degree - 1]) for t, b in zip(knots, bounds, strict=True)]
             inside = ctx.node(
                 "And",
                 [
@@ -921,17 +947,10 @@ class SplineTransformerConverter(SklearnConverter):
                     ctx.node("LessOrEqual", [x, ctx.row(xmax, NUM)]),
                 ],
             )
-            cube = ctx.node(
-                "Where", [ctx.node("Unsqueeze", [inside, ctx.const([2], np.int64)]), cube, ctx.const(0.0)]
-            )
-            below = ctx.node(
-                "Unsqueeze", [ctx.node("Less", [x, ctx.row(xmin, NUM)]), ctx.const([2], np.int64)]
-            )
-            above = ctx.node(
-                "Unsqueeze", [ctx.node("Greater", [x, ctx.row(xmax, NUM)]), ctx.const([2], np.int64)]
-            )
-            f_min = np.array([s(lo) for s, lo in zip(splines, xmin, strict=True)])  # [n_columns, n_splines]
-            f_max = np.array([s(hi) for s, hi in zip(splines, xmax, strict=True)])
+            cube = ctx.node("Where", [add_axis(ctx, inside), cube, ctx.const(0.0)])
+            below = add_axis(ctx, ctx.node("Less", [x, ctx.row(xmin, NUM)]))
+            above = add_axis(ctx, ctx.node("Greater", [x, ctx.row(xmax, NUM)]))
+            f_min, f_max = values_at(xmin), values_at(xmax)
             low_cols = np.zeros((n_cols, n_splines), dtype=bool)
             high_cols = np.zeros((n_cols, n_splines), dtype=bool)
             if mode == "constant":
@@ -939,33 +958,21 @@ class SplineTransformerConverter(SklearnConverter):
                 high_cols[:, n_splines - k :] = True
                 low_values, high_values = per_column(f_min), per_column(f_max)
             else:
-                fp_min = np.array([s(lo, nu=1) for s, lo in zip(splines, xmin, strict=True)])
-                fp_max = np.array([s(hi, nu=1) for s, hi in zip(splines, xmax, strict=True)])
-                for f, (_, extended) in enumerate(bounds):
-                    for j in range(extended):
+                for f, b in enumerate(bounds):
+                    for j in range(b.extended):
                         low_cols[f, j] = True
                         high_cols[f, n_splines - 1 - j] = True
-                x3 = ctx.node("Unsqueeze", [x, ctx.const([2], np.int64)])
-                low_values = ctx.node(
-                    "Add",
-                    [
-                        per_column(f_min),
-                        ctx.node(
-                            "Mul",
-                            [ctx.node("Sub", [x3, per_column(np.array(xmin)[:, None])]), per_column(fp_min)],
-                        ),
-                    ],
-                )
-                high_values = ctx.node(
-                    "Add",
-                    [
-                        per_column(f_max),
-                        ctx.node(
-                            "Mul",
-                            [ctx.node("Sub", [x3, per_column(np.array(xmax)[:, None])]), per_column(fp_max)],
-                        ),
-                    ],
-                )
+                x3 = add_axis(ctx, x)
+
+                def tangent(values: np.ndarray, points: Sequence[float]) -> str:
+                    """``values + (x - points) * slopes``: the splines continued from ``points``."""
+                    start = per_column(values)
+                    offset = ctx.node("Sub", [x3, per_column(np.array(points)[:, None])])
+                    return ctx.node(
+                        "Add", [start, ctx.node("Mul", [offset, per_column(values_at(points, nu=1))])]
+                    )
+
+                low_values, high_values = tangent(f_min, xmin), tangent(f_max, xmax)
             if low_cols.any():
                 where = ctx.node("And", [below, ctx.const(low_cols[None], np.bool_)])
                 cube = ctx.node("Where", [where, low_values, cube])
@@ -973,9 +980,7 @@ class SplineTransformerConverter(SklearnConverter):
                 where = ctx.node("And", [above, ctx.const(high_cols[None], np.bool_)])
                 cube = ctx.node("Where", [where, high_values, cube])
         if self.nan_ok(model):  # handle_missing="zeros"
-            cube = ctx.node(
-                "Where", [ctx.node("Unsqueeze", [nan, ctx.const([2], np.int64)]), ctx.const(0.0), cube]
-            )
+            cube = ctx.node("Where", [add_axis(ctx, nan), ctx.const(0.0), cube])
         out = ctx.node("Reshape", [cube, ctx.const([-1, n_cols * n_splines], np.int64)])
         if not model.include_bias:
             out = columns_of(ctx, out, [j for j in range(n_cols * n_splines) if (j + 1) % n_splines != 0])
@@ -995,8 +1000,8 @@ class KernelCentererConverter(SklearnConverter):
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
         k = numeric_input(ctx, inputs)
-        rows = floats(model, "K_fit_rows_", model.K_fit_rows_, len(inputs))
-        pred_cols = ctx.node("Div", [running_sum(ctx, k, len(inputs)), ctx.const(float(len(rows)))])
-        k = ctx.node("Sub", [k, ctx.row(rows, NUM)])
+        n_fit = len(inputs)  # K_fit_rows_ holds a mean per training sample, one a column
+        pred_cols = ctx.node("Div", [running_sum(ctx, k, n_fit), ctx.const(float(n_fit))])
+        k = ctx.node("Sub", [k, fitted_row(ctx, model, "K_fit_rows_", model.K_fit_rows_, n_fit)])
         k = ctx.node("Sub", [k, pred_cols])
         return {NUM: ctx.node("Add", [k, ctx.const(float(model.K_fit_all_))])}
