@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import predictlib
 from predictlib._ids import CategoryIds
-from predictlib._objects import MIN_ROWS, _by_hash_table
+from predictlib._objects import MIN_ROWS, _by_hash_table, plain_numbers
 from predictlib.build.project import Built
 from predictlib.build.stages.verify import records_from_frame
 
@@ -211,3 +211,31 @@ def test_a_known_text_with_a_nul_is_unseen(model: predictlib.Model, frame: pd.Da
     np.testing.assert_array_equal(model.predict(data), model.predict(expected))
     lists = {c: data[c].tolist() for c in data.columns}
     np.testing.assert_array_equal(model.predict(lists), model.predict(expected))
+
+
+NUMBERS = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),  # beyond int64 and float64's exact range
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.sampled_from([10**400, True, np.int64(7), np.float32(0.1), "1.5"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(NUMBERS, max_size=30), st.booleans())
+def test_plain_numbers_convert_as_float_does(values: list[Any], as_array: bool) -> None:
+    """A list (or object array) of plain numbers becomes exactly ``float(v)`` per value
+    (None: NaN), whichever numpy route it takes; anything else (a bool, text, an int
+    beyond float64) is left to the per-value path (None)."""
+    given_values = np.fromiter(values, dtype=object, count=len(values)) if as_array else values
+    found = plain_numbers(given_values)
+    plain = all(type(v) in (int, float, type(None), np.int64, np.float32) for v in values)
+    try:
+        expected = [math.nan if v is None else float(v) for v in values] if plain else None
+    except OverflowError:
+        expected = None
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and found.dtype == np.float64
+        np.testing.assert_array_equal(found, np.array(expected, dtype=np.float64))
