@@ -23,6 +23,7 @@ places, in scikit-learn as in the graph.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ from sklearn.random_projection import GaussianRandomProjection, SparseRandomProj
 from ...core.frame import NUM, Column, StepContext, register_converter
 from ...core.maths import CHECK_OPS
 from ...core.refused import not_convertible
-from .base import SklearnConverter, numeric_input, refuse
+from .base import SklearnConverter, clip, numeric_input, refuse, refuse_below
 
 
 def _dense(matrix: Any) -> np.ndarray:
@@ -68,34 +69,71 @@ def project(ctx: StepContext, x: str, weights: np.ndarray) -> str:
     return ctx.node("MatMul", [x, ctx.const(np.ascontiguousarray(weights))])
 
 
-def _centred(ctx: StepContext, model: Any, x: str) -> str:
-    """``x - mean_``."""
-    return ctx.node("Sub", [x, ctx.const(_dense(model.mean_)[None, :])])
-
-
 LINEAR_OPS = CHECK_OPS | frozenset({"MatMul", "Sub", "Div"})
 
 
+@dataclass(frozen=True)
+class LinearMap:
+    """A fixed linear map in scikit-learn's order of operations:
+    ``(((x - centre) @ weights[0] @ weights[1] ...) - offset) / scale`` (None: not done)."""
+
+    #: the ``[n_in, n_out]`` matrices, multiplied in order
+    weights: tuple[np.ndarray, ...]
+    #: ``[1, n_in]``, subtracted before the products
+    centre: np.ndarray | None = None
+    #: ``[1, n_out]``, subtracted after them
+    offset: np.ndarray | None = None
+    #: ``[1, n_out]``, the divisor last
+    scale: np.ndarray | None = None
+
+
+def apply_linear_map(ctx: StepContext, x: str, linear: LinearMap) -> str:
+    """``linear`` applied to the rows of ``x``."""
+    if linear.centre is not None:
+        x = ctx.node("Sub", [x, ctx.const(linear.centre)])
+    for weights in linear.weights:
+        x = project(ctx, x, weights)
+    if linear.offset is not None:
+        x = ctx.node("Sub", [x, ctx.const(linear.offset)])
+    if linear.scale is not None:
+        x = ctx.node("Div", [x, ctx.const(linear.scale)])
+    return x
+
+
+class _Linear(SklearnConverter):
+    """Transformers whose ``transform`` is a fixed :class:`LinearMap` of the fitted attributes."""
+
+    onnx_ops = LINEAR_OPS
+
+    def linear_map(self, model: Any) -> LinearMap:  # pragma: no cover
+        raise NotImplementedError
+
+    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
+        return {NUM: apply_linear_map(ctx, numeric_input(ctx, inputs), self.linear_map(model))}
+
+
+def _mean_row(model: Any) -> np.ndarray:
+    """``mean_`` as a ``[1, n_in]`` row."""
+    return _dense(model.mean_)[None, :]
+
+
 @register_converter
-class PCAConverter(SklearnConverter):
+class PCAConverter(_Linear):
     """``X @ components_.T - mean_ @ components_.T`` (centering after the projection,
     as ``_BasePCA._transform``), divided by ``sqrt(explained_variance_)`` (clipped at
     eps) when whitening."""
 
     transformer = PCA
     supports = "every solver and n_components (the fitted components_), whiten"
-    onnx_ops = LINEAR_OPS
 
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
+    def linear_map(self, model: Any) -> LinearMap:
         components = _dense(model.components_)
-        out = project(ctx, numeric_input(ctx, inputs), components.T)
-        offset = np.reshape(_dense(model.mean_), (1, -1)) @ components.T
-        out = ctx.node("Sub", [out, ctx.const(offset)])
+        scale = None
         if model.whiten:
             scale = np.sqrt(np.asarray(model.explained_variance_, dtype=np.float64))
             scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
-            out = ctx.node("Div", [out, ctx.const(scale[None, :])])
-        return {NUM: out}
+            scale = scale[None, :]
+        return LinearMap((components.T,), offset=_mean_row(model) @ components.T, scale=scale)
 
 
 @register_converter
@@ -104,13 +142,11 @@ class IncrementalPCAConverter(PCAConverter):
     supports = "n_components, whiten, batch_size (the fitted components_; dense input)"
 
 
-class _Projection(SklearnConverter):
+class _Projection(_Linear):
     """``X @ components_.T``."""
 
-    onnx_ops = LINEAR_OPS
-
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        return {NUM: project(ctx, numeric_input(ctx, inputs), _dense(model.components_).T)}
+    def linear_map(self, model: Any) -> LinearMap:
+        return LinearMap((_dense(model.components_).T,))
 
 
 @register_converter
@@ -120,35 +156,30 @@ class TruncatedSVDConverter(_Projection):
 
 
 @register_converter
-class FastICAConverter(SklearnConverter):
+class FastICAConverter(_Linear):
     """``(X - mean_) @ components_.T`` (``X`` itself when not whitening)."""
 
     transformer = FastICA
     supports = "algorithm, whiten, fun (the fitted unmixing components_)"
-    onnx_ops = LINEAR_OPS
 
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        x = numeric_input(ctx, inputs)
-        if model.whiten:
-            x = _centred(ctx, model, x)
-        return {NUM: project(ctx, x, _dense(model.components_).T)}
+    def linear_map(self, model: Any) -> LinearMap:
+        centre = _mean_row(model) if model.whiten else None
+        return LinearMap((_dense(model.components_).T,), centre=centre)
 
 
 @register_converter
-class FactorAnalysisConverter(SklearnConverter):
+class FactorAnalysisConverter(_Linear):
     """``((X - mean_) @ Wpsi.T) @ cov_z`` with ``Wpsi = components_ / noise_variance_``
     and ``cov_z = inv(I + Wpsi @ components_.T)``, computed as scikit-learn computes them."""
 
     transformer = FactorAnalysis
     supports = "n_components, svd_method, rotation (the fitted components_ and noise_variance_)"
-    onnx_ops = LINEAR_OPS
 
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
+    def linear_map(self, model: Any) -> LinearMap:
         components = _dense(model.components_)
-        x = _centred(ctx, model, numeric_input(ctx, inputs))
         wpsi = components / model.noise_variance_
         cov_z = linalg.inv(np.eye(len(components)) + np.dot(wpsi, components.T))
-        return {NUM: project(ctx, project(ctx, x, wpsi.T), cov_z)}
+        return LinearMap((wpsi.T, cov_z), centre=_mean_row(model))
 
 
 @register_converter
@@ -200,10 +231,13 @@ class SkewedChi2SamplerConverter(SklearnConverter):
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
         x = numeric_input(ctx, inputs)
         skew = float(model.skewedness)
-        ctx.refuse_if(
-            [c.name for c in inputs],
-            ctx.node("LessOrEqual", [x, ctx.const(-skew)]),
+        refuse_below(
+            ctx,
+            inputs,
+            x,
+            -skew,
             f"value <= -skewedness ({-skew!r}), which SkewedChi2Sampler refuses",
+            inclusive=True,
         )
         logs = ctx.node("Log", [ctx.node("Add", [x, ctx.const(skew)])])
         scale = float(np.sqrt(2.0) / np.sqrt(model.n_components))
@@ -224,10 +258,13 @@ class AdditiveChi2SamplerConverter(SklearnConverter):
 
     def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
         x = numeric_input(ctx, inputs)
-        ctx.refuse_if(
-            [c.name for c in inputs],
-            ctx.node("Less", [x, ctx.const(0.0)]),
+        refuse_below(
+            ctx,
+            inputs,
+            x,
+            0.0,
             "negative value, AdditiveChi2Sampler accepts only non-negative numbers",
+            inclusive=False,
         )
         steps = int(model.sample_steps)
         interval = model.sample_interval
@@ -251,7 +288,7 @@ class AdditiveChi2SamplerConverter(SklearnConverter):
             angle = ctx.node("Mul", [ctx.const(float(j)), log_step])
             parts.append(nonzero(ctx.node("Mul", [factor, ctx.node("Cos", [angle])])))
             parts.append(nonzero(ctx.node("Mul", [factor, ctx.node("Sin", [angle])])))
-        return {NUM: parts[0] if len(parts) == 1 else ctx.node("Concat", parts, axis=1)}
+        return {NUM: ctx.concat(*parts)}
 
 
 #: Nystroem kernels with an exact graph
@@ -296,29 +333,24 @@ class NystroemConverter(SklearnConverter):
         kernel = model.kernel
         n_features = centers.shape[1]
         gamma = params.get("gamma")
-        if kernel in ("rbf", "laplacian") and gamma is None:
-            gamma = 1.0 / n_features
-        if kernel == "rbf":
-            xx = ctx.node("ReduceSum", [ctx.node("Mul", [x, x]), ctx.const([1], np.int64)], keepdims=1)
-            yy = np.einsum("ij,ij->i", centers, centers)[None, :]
-            d = ctx.node("Mul", [project(ctx, x, centers.T), ctx.const(-2.0)])
-            d = ctx.node("Add", [ctx.node("Add", [d, xx]), ctx.const(yy)])
-            d = ctx.node("Where", [ctx.node("Less", [d, ctx.const(0.0)]), ctx.const(0.0), d])
-            k = ctx.node("Exp", [ctx.node("Mul", [d, ctx.const(-float(gamma))])])
-        elif kernel == "laplacian":
-            diff = ctx.node(
-                "Sub", [ctx.node("Unsqueeze", [x, ctx.const([1], np.int64)]), ctx.const(centers[None])]
-            )
-            dist = ctx.node("ReduceSum", [ctx.node("Abs", [diff]), ctx.const([2], np.int64)], keepdims=0)
-            k = ctx.node("Exp", [ctx.node("Mul", [dist, ctx.const(-float(gamma))])])
+        gamma = 1.0 / n_features if gamma is None else float(gamma)  # pairwise_kernels' default
+        if kernel in ("rbf", "laplacian"):
+            if kernel == "rbf":  # squared euclidean distances, negative rounding errors clipped
+                xx = ctx.node("ReduceSum", [ctx.node("Mul", [x, x]), ctx.const([1], np.int64)], keepdims=1)
+                yy = np.einsum("ij,ij->i", centers, centers)[None, :]
+                d = ctx.node("Mul", [project(ctx, x, centers.T), ctx.const(-2.0)])
+                d = clip(ctx, ctx.node("Add", [ctx.node("Add", [d, xx]), ctx.const(yy)]), 0.0)
+            else:  # manhattan distances
+                diff = ctx.node(
+                    "Sub", [ctx.node("Unsqueeze", [x, ctx.const([1], np.int64)]), ctx.const(centers[None])]
+                )
+                d = ctx.node("ReduceSum", [ctx.node("Abs", [diff]), ctx.const([2], np.int64)], keepdims=0)
+            k = ctx.node("Exp", [ctx.node("Mul", [d, ctx.const(-gamma)])])
         else:
             k = project(ctx, x, centers.T)
             if kernel != "linear":
-                g = params.get("gamma")
-                g = 1.0 / n_features if g is None else float(g)
-                k = ctx.node(
-                    "Mul", [k, ctx.const(g)]
-                )  # passes.simplify.protect_matmul_scales keeps it float64
+                # passes.simplify.protect_matmul_scales keeps this product float64
+                k = ctx.node("Mul", [k, ctx.const(gamma)])
                 k = ctx.node("Add", [k, ctx.const(float(params.get("coef0", 1)))])
                 if kernel == "sigmoid":
                     k = ctx.node("Tanh", [k])
@@ -332,8 +364,8 @@ class NystroemConverter(SklearnConverter):
 _ITERATIVE = (
     "its transform solves an optimisation problem per row ({what}), iteratively; no fixed graph reproduces it"
 )
-not_convertible(NMF, _ITERATIVE.format(what="non-negative least squares for the coefficients"))
-not_convertible(MiniBatchNMF, _ITERATIVE.format(what="non-negative least squares for the coefficients"))
+for _cls in (NMF, MiniBatchNMF):
+    not_convertible(_cls, _ITERATIVE.format(what="non-negative least squares for the coefficients"))
 not_convertible(
     LatentDirichletAllocation, _ITERATIVE.format(what="variational inference of the topic weights")
 )
