@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,48 @@ def columns(house_prices: Built) -> list[str]:
     return list(house_prices.trained.X_test.columns)
 
 
+@dataclass(frozen=True)
+class HouseCli:
+    """The CLI run in this process against house_prices, with its test records and a scratch folder."""
+
+    capsys: pytest.CaptureFixture[str]
+    built: Built
+    houses: list[dict[str, Any]]
+    columns: list[str]
+    tmp_path: Path
+
+    def run(self, *args: Any) -> tuple[int, str, str]:
+        return run(self.capsys, *args)
+
+    def predict(self, data: Path, *options: Any) -> tuple[int, str, str]:
+        """``predictlib predict <house_prices> data *options``: (exit status, stdout, stderr)."""
+        return run(self.capsys, "predict", self.built.folder, data, *options)
+
+    def expect(self, status: int, message: str, data: Path, *options: Any) -> str:
+        """Predicts, asserts the exit status and that stderr says ``message``; returns stdout."""
+        got, out, err = self.predict(data, *options)
+        assert got == status and message in err, (got, err)
+        return out
+
+    def csv(self, records: list[dict[str, Any]], name: str = "in.csv") -> Path:
+        return write_csv(self.tmp_path, records, self.columns, name)
+
+    def lines(self, count: int) -> list[str]:
+        """The header and the first ``count`` records as CSV lines."""
+        return csv_text(self.houses[:count], self.columns).splitlines()
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str],
+    house_prices: Built,
+    houses: list[dict[str, Any]],
+    columns: list[str],
+    tmp_path: Path,
+) -> HouseCli:
+    return HouseCli(capsys, house_prices, houses, columns, tmp_path)
+
+
 def api_error(model: predictlib.Model, record: dict[str, Any]) -> str:
     """The reason the API gives for a record it refuses, as the CLI words it."""
     with pytest.raises(predictlib.InputError) as caught:
@@ -116,18 +159,11 @@ NUMBER_CELLS: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("cell", list(NUMBER_CELLS), ids=lambda c: repr(c[:12]))
-def test_6_number_cells_are_the_values_the_api_takes(
-    capsys: pytest.CaptureFixture[str],
-    house_prices: Built,
-    houses: list[dict[str, Any]],
-    columns: list[str],
-    tmp_path: Path,
-    cell: str,
-) -> None:
-    model = predictlib.load(house_prices.folder)
-    record = {**houses[0], "LotArea": cell}
+def test_6_number_cells_are_the_values_the_api_takes(cli: HouseCli, cell: str) -> None:
+    model = predictlib.load(cli.built.folder)
+    houses = cli.houses
     first, second = predict_two(
-        capsys, house_prices.folder, write_csv(tmp_path, [houses[1], record], columns)
+        cli.capsys, cli.built.folder, cli.csv([houses[1], {**houses[0], "LotArea": cell}])
     )
     assert first["error"] == "" and float(first["prediction"]) == model.predict(houses[1])
     value = NUMBER_CELLS[cell]
@@ -180,19 +216,9 @@ def test_6_datetime_cells_are_the_values_the_api_takes(
 # ------------------------------------------------------------- 12: nothing lost
 
 
-def _lines(records: list[dict[str, Any]], columns: list[str]) -> list[str]:
-    return csv_text(records, columns).splitlines()
-
-
-def test_12_csv_faults_lose_no_row(
-    capsys: pytest.CaptureFixture[str],
-    house_prices: Built,
-    houses: list[dict[str, Any]],
-    columns: list[str],
-    tmp_path: Path,
-) -> None:
-    model = predictlib.load(house_prices.folder)
-    header, *good = _lines(houses[:8], columns)
+def test_12_csv_faults_lose_no_row(cli: HouseCli) -> None:
+    model, houses, columns = predictlib.load(cli.built.folder), cli.houses, cli.columns
+    header, *good = cli.lines(8)
     lines = [header, good[0], good[1] + ",extra", good[2], "", good[3], good[4]]  # 3: ragged, 5: blank
     raw = ("\n".join(lines) + "\n").encode("utf-8")
     where = columns.index("Neighborhood")
@@ -202,11 +228,10 @@ def test_12_csv_faults_lose_no_row(
     csv.writer(buffer, lineterminator="\n").writerow(cells)
     raw += buffer.getvalue().encode("utf-8", "surrogateescape")
     raw += good[6].encode("utf-8") + b"\n\n\n"  # trailing blank lines
-    data = tmp_path / "houses.csv"
+    data = cli.tmp_path / "houses.csv"
     data.write_bytes(b"\xef\xbb\xbf" + raw)  # with a byte-order mark
-    out = tmp_path / "out.csv"
-    status, _, err = run(capsys, "predict", house_prices.folder, data, "-o", out, "--batch-size", "2")
-    assert status == 3 and "2 line(s) unreadable, 5 row(s) predicted" in err
+    out = cli.tmp_path / "out.csv"
+    cli.expect(3, "2 line(s) unreadable, 5 row(s) predicted", data, "-o", out, "--batch-size", "2")
     rows = rows_of(out.read_text(encoding="utf-8"))
     assert [r["row"] for r in rows] == [str(i) for i in range(7)]
     errors = {int(r["row"]): r["error"] for r in rows if r["error"]}
@@ -217,31 +242,22 @@ def test_12_csv_faults_lose_no_row(
 
 
 def test_12_a_field_over_the_csv_module_default_and_over_the_limit(
-    capsys: pytest.CaptureFixture[str],
-    house_prices: Built,
-    houses: list[dict[str, Any]],
-    columns: list[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cli: HouseCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    long_text = dict(houses[0], ExterQual="x" * 200_000)  # over csv's default 131,072: read
-    data = write_csv(tmp_path, [long_text, houses[1]], columns, "long.csv")
-    first, second = predict_two(capsys, house_prices.folder, data)
+    long_text = dict(cli.houses[0], ExterQual="x" * 200_000)  # over csv's default 131,072: read
+    data = cli.csv([long_text, cli.houses[1]], "long.csv")
+    first, second = predict_two(cli.capsys, cli.built.folder, data)
     assert "line 2: column 'ExterQual'" in first["error"] and second["error"] == ""
     monkeypatch.setattr(_cli, "MAX_FIELD_CHARS", 100_000)  # over the limit: that line only
-    status, out, _ = run(capsys, "predict", house_prices.folder, data)
-    assert status == 3
-    first, second = rows_of(out)
+    first, second = rows_of(cli.expect(3, "", data))
     assert (
         first["error"].startswith("line 2: not a CSV row (field larger than field limit")
         and second["error"] == ""
     )
 
 
-def test_12_jsonl_faults_lose_no_row(
-    capsys: pytest.CaptureFixture[str], house_prices: Built, houses: list[dict[str, Any]], tmp_path: Path
-) -> None:
-    model = predictlib.load(house_prices.folder)
+def test_12_jsonl_faults_lose_no_row(cli: HouseCli) -> None:
+    model, houses = predictlib.load(cli.built.folder), cli.houses
 
     def line(record: dict[str, Any]) -> bytes:
         return json.dumps(record, allow_nan=True).encode()
@@ -260,11 +276,11 @@ def test_12_jsonl_faults_lose_no_row(
         b"   ",
         line(houses[4]),  # 10
     ]
-    data = tmp_path / "houses.jsonl"
+    data = cli.tmp_path / "houses.jsonl"
     data.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n\n")
-    status, out, err = run(capsys, "predict", house_prices.folder, data, "--batch-size", "3")
-    assert status == 3
-    rows = rows_of(out)
+    rows = rows_of(
+        cli.expect(3, "1 row(s) refused, 4 line(s) unreadable, 3 row(s) predicted", data, "--batch-size", "3")
+    )
     assert [r["row"] for r in rows] == [str(i) for i in range(8)]
     errors = [r["error"] for r in rows]
     assert errors[0] == errors[2] == errors[7] == ""
@@ -278,72 +294,45 @@ def test_12_jsonl_faults_lose_no_row(
     assert errors[6].startswith("line 7: not valid UTF-8 (byte 0xff")
     expected = model.predict([houses[0], houses[1], houses[4]])
     np.testing.assert_array_equal([float(rows[i]["prediction"]) for i in (0, 2, 7)], expected)
-    assert "1 row(s) refused, 4 line(s) unreadable, 3 row(s) predicted" in err
 
 
-def test_12_the_output_is_written_atomically(
-    capsys: pytest.CaptureFixture[str],
-    house_prices: Built,
-    houses: list[dict[str, Any]],
-    columns: list[str],
-    tmp_path: Path,
-) -> None:
+def test_12_the_output_is_written_atomically(cli: HouseCli) -> None:
+    tmp_path = cli.tmp_path
     out = tmp_path / "out.csv"
     out.write_text("previous results\n")
     os.chmod(out, 0o640)
-    status, _, err = run(capsys, "predict", house_prices.folder, tmp_path / "missing.csv", "-o", out)
-    assert status == 2 and "cannot read" in err
+    cli.expect(2, "cannot read", tmp_path / "missing.csv", "-o", out)
     assert out.read_text() == "previous results\n"  # a missing input never truncates -o
-    status, _, _ = run(capsys, "predict", "no-such-model", tmp_path / "missing.csv", "-o", out)
+    status, _, _ = cli.run("predict", "no-such-model", tmp_path / "missing.csv", "-o", out)
     assert status == 2 and out.read_text() == "previous results\n"
-    data = write_csv(tmp_path, houses[:3], columns)
-    status, _, _ = run(capsys, "predict", house_prices.folder, data, "-o", out)
-    assert status == 0 and len(rows_of(out.read_text())) == 3
+    data = cli.csv(cli.houses[:3])
+    cli.expect(0, "", data, "-o", out)
+    assert len(rows_of(out.read_text())) == 3
     assert os.stat(out).st_mode & 0o777 == 0o640  # the file replaced keeps its permissions
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # no temporary left
-    status, _, err = run(
-        capsys, "predict", house_prices.folder, data, "-o", tmp_path / "no" / "such" / "dir.csv"
-    )
-    assert status == 2 and "cannot write" in err
+    cli.expect(2, "cannot write", data, "-o", tmp_path / "no" / "such" / "dir.csv")
 
 
-def test_12_errors_fail_stops_and_keeps_the_rows_before(
-    capsys: pytest.CaptureFixture[str],
-    house_prices: Built,
-    houses: list[dict[str, Any]],
-    columns: list[str],
-    tmp_path: Path,
-) -> None:
-    header, *good = _lines(houses[:4], columns)
-    data = tmp_path / "in.csv"
+def test_12_errors_fail_stops_and_keeps_the_rows_before(cli: HouseCli) -> None:
+    header, *good = cli.lines(4)
+    data = cli.tmp_path / "in.csv"
     data.write_text("\n".join([header, good[0], good[1], good[2] + ",x", good[3]]) + "\n", encoding="utf-8")
-    out = tmp_path / "out.csv"
-    status, _, err = run(capsys, "predict", house_prices.folder, data, "-o", out, "--errors", "fail")
-    assert status == 1 and "row 2 (line 4)" in err
+    out = cli.tmp_path / "out.csv"
+    cli.expect(1, "row 2 (line 4)", data, "-o", out, "--errors", "fail")
     assert [r["row"] for r in rows_of(out.read_text())] == ["0", "1"]
-    status, _, err = run(capsys, "predict", house_prices.folder, data, "-o", out, "--errors", "skip")
-    assert status == 3 and "row 2 (line 4) skipped" in err
+    cli.expect(3, "row 2 (line 4) skipped", data, "-o", out, "--errors", "skip")
     assert [r["row"] for r in rows_of(out.read_text())] == ["0", "1", "3"]
 
 
-def test_12_a_duplicated_model_column_in_the_header_and_a_bad_header(
-    capsys: pytest.CaptureFixture[str],
-    house_prices: Built,
-    houses: list[dict[str, Any]],
-    columns: list[str],
-    tmp_path: Path,
-) -> None:
-    header, first = _lines(houses[:1], columns)
-    data = tmp_path / "in.csv"
+def test_12_a_duplicated_model_column_in_the_header_and_a_bad_header(cli: HouseCli) -> None:
+    header, first = cli.lines(1)
+    data = cli.tmp_path / "in.csv"
     data.write_text(f"{header},LotArea\n{first},1\n", encoding="utf-8")
-    status, _, err = run(capsys, "predict", house_prices.folder, data)
-    assert status == 2 and "names column(s) ['LotArea'] more than once" in err
+    cli.expect(2, "names column(s) ['LotArea'] more than once", data)
     data.write_bytes(b'"unterminated\n')
-    status, _, err = run(capsys, "predict", house_prices.folder, data)
-    assert status == 2 and "cannot read the header" in err
+    cli.expect(2, "cannot read the header", data)
     data.write_bytes(b"")
-    status, out, _ = run(capsys, "predict", house_prices.folder, data)
-    assert status == 0 and rows_of(out) == []
+    assert rows_of(cli.expect(0, "", data)) == []
 
 
 def test_12_the_command_line_reads_stdin_and_documents_its_status(
