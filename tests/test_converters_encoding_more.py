@@ -68,6 +68,22 @@ def chosen_variables(data: st.DataObject, f: Any, ignore_format: bool) -> list[s
     return data.draw(st.none() | subsets(pool)) if pool else None
 
 
+def encoder_case(
+    data: st.DataObject, ignore_format: bool, missing_values: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Frames for an encoder and the parameters every encoder here takes: ``variables``,
+    ``ignore_format`` and, when given, ``missing_values`` (the frames have missing values
+    only when the encoder is told to handle them, not with "raise" nor without the parameter)."""
+    f = encoder_frames(data, ignore_format, "none" if missing_values in (None, "raise") else "any")
+    common: dict[str, Any] = {
+        "variables": chosen_variables(data, f, ignore_format),
+        "ignore_format": ignore_format,
+    }
+    if missing_values is not None:
+        common["missing_values"] = missing_values
+    return f, common
+
+
 def binary_targets(index: pd.Index) -> st.SearchStrategy[pd.Series]:
     """A binary target for ``index``: 0 / 1, or two other numbers (feature-engine remaps them)."""
     n = len(index)
@@ -96,13 +112,9 @@ def test_one_hot_encoder(
     drop_last_binary: bool,
     ignore_format: bool,
 ) -> None:
-    f = encoder_frames(data, ignore_format, fit_missing="none")
+    f, common = encoder_case(data, ignore_format)
     encoder = OneHotEncoder(
-        top_categories=top_categories,
-        drop_last=drop_last,
-        drop_last_binary=drop_last_binary,
-        variables=chosen_variables(data, f, ignore_format),
-        ignore_format=ignore_format,
+        top_categories=top_categories, drop_last=drop_last, drop_last_binary=drop_last_binary, **common
     )
     fit_or_reject(encoder, f.fit)
     assume(len(encoder.get_feature_names_out()) > 0)  # a graph needs an output column
@@ -124,15 +136,8 @@ def test_one_hot_encoder(
 def test_count_frequency_encoder(
     data: st.DataObject, method: str, unseen: str, missing_values: str, ignore_format: bool
 ) -> None:
-    f = encoder_frames(data, ignore_format, "none" if missing_values == "raise" else "any")
-    encoder = CountFrequencyEncoder(
-        encoding_method=method,
-        variables=chosen_variables(data, f, ignore_format),
-        missing_values=missing_values,
-        ignore_format=ignore_format,
-        unseen=unseen,
-    )
-    fit_and_check(encoder, f.fit, f.transform)
+    f, common = encoder_case(data, ignore_format, missing_values)
+    fit_and_check(CountFrequencyEncoder(encoding_method=method, unseen=unseen, **common), f.fit, f.transform)
 
 
 # ---------------------------------------------------------------------------------- mean
@@ -156,18 +161,11 @@ def test_mean_encoder(
     ignore_format: bool,
     constant_target: bool,
 ) -> None:
-    f = encoder_frames(data, ignore_format, "none" if missing_values == "raise" else "any")
+    f, common = encoder_case(data, ignore_format, missing_values)
     # a constant target: smoothing="auto" divides by the variance of y, 0 gives NaN
     # encodings, which unseen="encode" fills and unseen="raise" refuses
     y = pd.Series(3.0, index=f.fit.index, name="y") if constant_target else data.draw(targets(f.fit.index))
-    encoder = MeanEncoder(
-        variables=chosen_variables(data, f, ignore_format),
-        missing_values=missing_values,
-        ignore_format=ignore_format,
-        unseen=unseen,
-        smoothing=smoothing,
-    )
-    fit_and_check(encoder, f.fit, f.transform, y)
+    fit_and_check(MeanEncoder(unseen=unseen, smoothing=smoothing, **common), f.fit, f.transform, y)
 
 
 # ----------------------------------------------------------------------------------- WoE
@@ -182,15 +180,9 @@ def test_mean_encoder(
     ignore_format=st.booleans(),
 )
 def test_woe_encoder(data: st.DataObject, unseen: str, fill_value: float | None, ignore_format: bool) -> None:
-    f = encoder_frames(data, ignore_format, fit_missing="none")
+    f, common = encoder_case(data, ignore_format)
     y = data.draw(binary_targets(f.fit.index))
-    encoder = WoEEncoder(
-        variables=chosen_variables(data, f, ignore_format),
-        ignore_format=ignore_format,
-        unseen=unseen,
-        fill_value=fill_value,
-    )
-    fit_and_check(encoder, f.fit, f.transform, y)
+    fit_and_check(WoEEncoder(unseen=unseen, fill_value=fill_value, **common), f.fit, f.transform, y)
 
 
 # ------------------------------------------------------------------------- decision tree
@@ -216,7 +208,7 @@ def test_decision_tree_encoder(
     fill_value: float,
     ignore_format: bool,
 ) -> None:
-    f = encoder_frames(data, ignore_format, fit_missing="none")
+    f, common = encoder_case(data, ignore_format)
     if regression:
         y = data.draw(targets(f.fit.index))
     else:
@@ -232,11 +224,10 @@ def test_decision_tree_encoder(
         param_grid={"max_depth": [1, 2, 3]},
         regression=regression,
         random_state=0,
-        variables=chosen_variables(data, f, ignore_format),
-        ignore_format=ignore_format,
         precision=precision,
         unseen=unseen,
         fill_value=fill_value if unseen == "encode" else None,
+        **common,
     )
     fit_and_check(encoder, f.fit, f.transform, y)
 
@@ -255,16 +246,9 @@ def test_decision_tree_encoder(
 def test_ordinal_encoder_on_numeric_variables(
     data: st.DataObject, method: str, unseen: str, missing_values: str
 ) -> None:
-    f = encoder_frames(data, True, "none" if missing_values == "raise" else "any")
+    f, common = encoder_case(data, True, missing_values)
     y = data.draw(targets(f.fit.index)) if method == "ordered" else None
-    encoder = OrdinalEncoder(
-        encoding_method=method,
-        variables=chosen_variables(data, f, True),
-        missing_values=missing_values,
-        ignore_format=True,
-        unseen=unseen,
-    )
-    fit_and_check(encoder, f.fit, f.transform, y)
+    fit_and_check(OrdinalEncoder(encoding_method=method, unseen=unseen, **common), f.fit, f.transform, y)
 
 
 @covers(RareLabelEncoder)
@@ -325,14 +309,8 @@ def test_string_similarity_encoder_is_refused_at_export(
 ) -> None:
     """Not convertible exactly (see predictlib.build.converters.feature_engine.refused):
     every fitted encoder is refused at export, naming the step, the class and the reason."""
-    f = encoder_frames(data, ignore_format, "none" if missing_values == "raise" else "any")
-    encoder = StringSimilarityEncoder(
-        top_categories=top_categories,
-        missing_values=missing_values,
-        variables=chosen_variables(data, f, ignore_format),
-        ignore_format=ignore_format,
-    )
-    pipe = Pipeline([("similar", encoder)])
+    f, common = encoder_case(data, ignore_format, missing_values)
+    pipe = Pipeline([("similar", StringSimilarityEncoder(top_categories=top_categories, **common))])
     fit_or_reject(pipe, f.fit)
     message = export_error(pipe, f.fit)
     assert "step 'similar' (StringSimilarityEncoder)" in message
