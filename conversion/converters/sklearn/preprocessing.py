@@ -79,85 +79,109 @@ class _OneToOne(SklearnConverter):
         return [Column(c.name, NUM) for c in inputs]
 
 
-def centre_and_scale(
-    ctx: StepContext,
-    model: Any,
-    x: str,
-    width: int,
-    centre: str | None,
-    scale: str | None,
-    *,
-    fitted: Any = None,
+@dataclass(frozen=True)
+class Bounds:
+    """``np.clip(x, low, high)``."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """What a scikit-learn scaler does to every column, in this order: ``x -= centre``,
+    ``x *= factor``, ``x /= divisor``, ``x += shift`` (names of fitted vectors, one number
+    a column; None: not done), then ``np.clip`` to ``bounds``."""
+
+    centre: str | None = None
+    factor: str | None = None
+    divisor: str | None = None
+    shift: str | None = None
+    bounds: Bounds | None = None
+
+
+def scale_columns(
+    ctx: StepContext, model: Any, x: str, width: int, scaling: Scaling, *, fitted: Any = None
 ) -> str:
-    """``x -= fitted.<centre>``, then ``x /= fitted.<scale>`` (attribute names of ``fitted``,
-    the model itself by default; None: not done), as scikit-learn's scalers do."""
+    """``scaling`` applied to ``x`` (``[N, width]``), its vectors read from ``fitted`` (the
+    model itself by default); NaN passes through."""
     fitted = model if fitted is None else fitted
-    if centre is not None:
-        x = ctx.node("Sub", [x, fitted_row(ctx, model, centre, getattr(fitted, centre), width)])
-    if scale is not None:
-        x = ctx.node("Div", [x, fitted_row(ctx, model, scale, getattr(fitted, scale), width)])
+    for op, what in (
+        ("Sub", scaling.centre),
+        ("Mul", scaling.factor),
+        ("Div", scaling.divisor),
+        ("Add", scaling.shift),
+    ):
+        if what is not None:
+            x = ctx.node(op, [x, fitted_row(ctx, model, what, getattr(fitted, what), width)])
+    if scaling.bounds is not None:
+        x = clip(ctx, x, scaling.bounds.low, scaling.bounds.high)
     return x
 
 
+class _Scaler(_OneToOne):
+    """Scalers: a :class:`Scaling` of every column."""
+
+    def scaling(self, model: Any) -> Scaling:  # pragma: no cover
+        raise NotImplementedError
+
+    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
+        return {NUM: scale_columns(ctx, model, numeric_input(ctx, inputs), len(inputs), self.scaling(model))}
+
+
 @register_converter
-class StandardScalerConverter(_OneToOne):
+class StandardScalerConverter(_Scaler):
     """``x -= mean_`` (with_mean), ``x /= scale_`` (with_std); NaN passes through."""
 
     transformer = StandardScaler
     supports = "with_mean, with_std (dense input)"
     onnx_ops = CHECK_OPS | frozenset({"Sub", "Div"})
 
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        centre = "mean_" if model.with_mean and model.mean_ is not None else None
-        scale = "scale_" if model.with_std and model.scale_ is not None else None
-        return {NUM: centre_and_scale(ctx, model, numeric_input(ctx, inputs), len(inputs), centre, scale)}
+    def scaling(self, model: Any) -> Scaling:
+        return Scaling(
+            centre="mean_" if model.with_mean and model.mean_ is not None else None,
+            divisor="scale_" if model.with_std and model.scale_ is not None else None,
+        )
 
 
 @register_converter
-class RobustScalerConverter(_OneToOne):
+class RobustScalerConverter(_Scaler):
     """``x -= center_`` (with_centering), ``x /= scale_`` (with_scaling); NaN passes through."""
 
     transformer = RobustScaler
     supports = "with_centering, with_scaling, quantile_range, unit_variance"
     onnx_ops = CHECK_OPS | frozenset({"Sub", "Div"})
 
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        centre = "center_" if model.with_centering else None
-        scale = "scale_" if model.with_scaling else None
-        return {NUM: centre_and_scale(ctx, model, numeric_input(ctx, inputs), len(inputs), centre, scale)}
+    def scaling(self, model: Any) -> Scaling:
+        return Scaling(
+            centre="center_" if model.with_centering else None,
+            divisor="scale_" if model.with_scaling else None,
+        )
 
 
 @register_converter
-class MinMaxScalerConverter(_OneToOne):
+class MinMaxScalerConverter(_Scaler):
     """``x *= scale_``, ``x += min_``, then ``np.clip`` to ``feature_range`` when ``clip``."""
 
     transformer = MinMaxScaler
     supports = "feature_range, clip"
     onnx_ops = CHECK_OPS | frozenset({"Mul", "Add", "Less", "Greater", "Where"})
 
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        x = numeric_input(ctx, inputs)
-        x = ctx.node("Mul", [x, fitted_row(ctx, model, "scale_", model.scale_, len(inputs))])
-        x = ctx.node("Add", [x, fitted_row(ctx, model, "min_", model.min_, len(inputs))])
-        if model.clip:
-            low, high = (float(v) for v in model.feature_range)
-            x = clip(ctx, x, low, high)
-        return {NUM: x}
+    def scaling(self, model: Any) -> Scaling:
+        low, high = (float(v) for v in model.feature_range)
+        return Scaling(factor="scale_", shift="min_", bounds=Bounds(low, high) if model.clip else None)
 
 
 @register_converter
-class MaxAbsScalerConverter(_OneToOne):
+class MaxAbsScalerConverter(_Scaler):
     """``x /= scale_``, then ``np.clip`` to [-1, 1] when ``clip``."""
 
     transformer = MaxAbsScaler
     supports = "clip (dense input)"
     onnx_ops = CHECK_OPS | frozenset({"Div", "Less", "Greater", "Where"})
 
-    def emit(self, ctx: StepContext, model: Any, inputs: Sequence[Column]) -> dict[str, str]:
-        x = centre_and_scale(ctx, model, numeric_input(ctx, inputs), len(inputs), None, "scale_")
-        if getattr(model, "clip", False):
-            x = clip(ctx, x, -1.0, 1.0)
-        return {NUM: x}
+    def scaling(self, model: Any) -> Scaling:
+        return Scaling(divisor="scale_", bounds=Bounds(-1.0, 1.0) if getattr(model, "clip", False) else None)
 
 
 # ------------------------------------------------------------------ Binarizer, Normalizer
@@ -527,7 +551,8 @@ class PowerTransformerConverter(_OneToOne):
                 ctx.node("IsInf", [y]),
                 "the power transformation overflows to infinity, which the standardisation refuses",
             )
-            y = centre_and_scale(ctx, model, y, len(inputs), "mean_", "scale_", fitted=model._scaler)
+            standardise = Scaling(centre="mean_", divisor="scale_")
+            y = scale_columns(ctx, model, y, len(inputs), standardise, fitted=model._scaler)
         return {NUM: y}
 
 
