@@ -661,6 +661,27 @@ def ndtri(ctx: StepContext, y0: str) -> str:
 NDTRI_OPS = frozenset({"Greater", "Where", "Sub", "Mul", "Add", "Div", "Sqrt", "Log", "Less", "Neg"})
 
 
+def normal_quantiles(ctx: StepContext, p: str) -> str:
+    """``QuantileTransformer``'s normal output of the uniform values ``p``:
+    ``norm.ppf(p)`` (-inf at 0, +inf at 1, NaN stays NaN), clipped to the quantiles of
+    ``BOUNDS_THRESHOLD - spacing(1)`` and of 1 minus it."""
+    clip_min = float(stats.norm.ppf(BOUNDS_THRESHOLD - np.spacing(1)))
+    clip_max = float(stats.norm.ppf(1 - (BOUNDS_THRESHOLD - np.spacing(1))))
+    at_zero = ctx.node("LessOrEqual", [p, ctx.const(0.0)])
+    at_one = ctx.node("GreaterOrEqual", [p, ctx.const(1.0)])
+    normal = ndtri(ctx, ctx.node("Where", [ctx.node("Or", [at_zero, at_one]), ctx.const(0.5), p]))
+    normal = ctx.node("Where", [at_zero, ctx.const(-np.inf), normal])
+    normal = ctx.node("Where", [at_one, ctx.const(np.inf), normal])
+    normal = ctx.node("Where", [ctx.node("IsNaN", [p]), p, normal])
+    return clip(ctx, normal, clip_min, clip_max)
+
+
+def flat_index(ctx: StepContext, index: str, n_cols: int, stride: int) -> str:
+    """``index`` (``[N, n_cols]`` int64: per column ``j``, a position in row ``j`` of a
+    ``[n_cols, stride]`` table) as the position in that table raveled row by row."""
+    return ctx.node("Add", [index, ctx.const([[c * stride for c in range(n_cols)]], np.int64)])
+
+
 def interp(ctx: StepContext, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
     """``np.interp(x[:, j], xp[j], fp[j])`` for every column ``j`` of ``x`` (``xp``
     ``[n_columns, n]`` ascending, ``fp`` ``[n_columns, n]``), as numpy computes it: the
@@ -675,8 +696,8 @@ def interp(ctx: StepContext, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
         slopes = (fp[:, 1:] - fp[:, :-1]) / (xp[:, 1:] - xp[:, :-1])
     j = ctx.node("Sub", [count, ctx.const(1, np.int64)])
     inner = clip(ctx, j, 0, n - 2, np.int64)
-    flat = ctx.node("Add", [inner, ctx.const([[c * n for c in range(n_cols)]], np.int64)])
-    flat_slope = ctx.node("Add", [inner, ctx.const([[c * (n - 1) for c in range(n_cols)]], np.int64)])
+    flat = flat_index(ctx, inner, n_cols, n)
+    flat_slope = flat_index(ctx, inner, n_cols, n - 1)
 
     def pick(table: np.ndarray, index: str) -> str:
         return ctx.node("Gather", [ctx.const(np.ascontiguousarray(table).ravel()), index], axis=0)
@@ -685,8 +706,11 @@ def interp(ctx: StepContext, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
     next_index = ctx.node("Add", [flat, ctx.const(1, np.int64)])
     x_hi, f_hi = pick(xp, next_index), pick(fp, next_index)
     slope = pick(slopes, flat_slope)
-    value = ctx.node("Add", [ctx.node("Mul", [slope, ctx.node("Sub", [x, x_lo])]), f_lo])
-    other = ctx.node("Add", [ctx.node("Mul", [slope, ctx.node("Sub", [x, x_hi])]), f_hi])
+
+    def line_through(x_at: str, f_at: str) -> str:
+        return ctx.node("Add", [ctx.node("Mul", [slope, ctx.node("Sub", [x, x_at])]), f_at])
+
+    value, other = line_through(x_lo, f_lo), line_through(x_hi, f_hi)
     value = ctx.node("Where", [ctx.node("IsNaN", [value]), other, value])
     same = ctx.node("And", [ctx.node("IsNaN", [value]), ctx.node("Equal", [f_lo, f_hi])])
     value = ctx.node("Where", [same, f_lo, value])
@@ -736,31 +760,7 @@ class QuantileTransformerConverter(_OneToOne):
         value = ctx.node("Where", [above, ctx.const(1.0), value])
         value = ctx.node("Where", [below, ctx.const(0.0), value])
         if model.output_distribution == "normal":
-            clip_min = float(stats.norm.ppf(BOUNDS_THRESHOLD - np.spacing(1)))
-            clip_max = float(stats.norm.ppf(1 - (BOUNDS_THRESHOLD - np.spacing(1))))
-            inside = ctx.node(
-                "Where",
-                [
-                    ctx.node(
-                        "Or",
-                        [
-                            ctx.node("LessOrEqual", [value, ctx.const(0.0)]),
-                            ctx.node("GreaterOrEqual", [value, ctx.const(1.0)]),
-                        ],
-                    ),
-                    ctx.const(0.5),
-                    value,
-                ],
-            )
-            normal = ndtri(ctx, inside)
-            normal = ctx.node(
-                "Where", [ctx.node("LessOrEqual", [value, ctx.const(0.0)]), ctx.const(-np.inf), normal]
-            )
-            normal = ctx.node(
-                "Where", [ctx.node("GreaterOrEqual", [value, ctx.const(1.0)]), ctx.const(np.inf), normal]
-            )
-            normal = ctx.node("Where", [ctx.node("IsNaN", [value]), value, normal])
-            value = clip(ctx, normal, clip_min, clip_max)
+            value = normal_quantiles(ctx, value)
         return {NUM: value}
 
 
@@ -779,7 +779,7 @@ def _de_boor(ctx: StepContext, knots: np.ndarray, k: int, x: str) -> tuple[str, 
         ell = ctx.node("Add", [count_at_most(ctx, x, inner), ctx.const(k, np.int64)])
     else:  # one interval: ell = k everywhere
         ell = filled_like(ctx, ctx.node("IsNaN", [x]), k, np.int64)
-    base = ctx.node("Add", [ell, ctx.const([[c * n_t for c in range(n_cols)]], np.int64)])
+    base = flat_index(ctx, ell, n_cols, n_t)
     table = ctx.const(np.ascontiguousarray(knots).ravel())
     cache: dict[int, str] = {}
 
