@@ -944,7 +944,7 @@ class SplineTransformerConverter(SklearnConverter):
             )
         cube = ctx.node("Where", [add_axis(ctx, bad), ctx.const(np.nan), total])  # [N, n_columns, n_splines]
 
-        def per_column(row: Sequence[Sequence[float]]) -> str:
+        def per_column(row: np.ndarray) -> str:
             return ctx.const(np.asarray(row, dtype=np.float64)[None, :, :])
 
         def values_at(points: Sequence[float], nu: int = 0) -> np.ndarray:
