@@ -105,7 +105,8 @@ def test_large_batches_by_slices(
     import predictlib._model as runtime_model
 
     m = predictlib.load(house_prices.folder)
-    for data in (bad_frame, shapes(bad_frame)["arrow"]):
+    columns = {c: bad_frame[c].tolist() for c in bad_frame.columns}  # read through objects
+    for data in (bad_frame, shapes(bad_frame)["arrow"], columns):
         whole = m.predict_rows(data)
         monkeypatch.setattr(runtime_model, "ADAPT_CHUNK", 16)
         sliced = m.predict_rows(data)

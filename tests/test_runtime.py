@@ -362,6 +362,53 @@ def test_a_large_frame_runs_by_chunks_with_every_problem_named(
     assert len(frame) == 500 and frame.loc[3, "LotArea"] == -1.0  # the caller's frame is untouched
 
 
+@pytest.mark.parametrize("shape", ["columns of lists", "columns of arrays", "object columns"])
+def test_inputs_read_through_objects_run_by_smaller_slices(
+    house_prices: Built, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """Column mappings and DataFrames with object columns are read by slices of
+    OBJECT_CHUNK rows (their reading holds the GIL): the same answers, every problem
+    named at its row of the whole input."""
+    import predictlib._kinds as kinds
+    import predictlib._model as runtime_model
+
+    model = predictlib.load(house_prices.folder, batch_threads=2)
+    frame = pd.concat([house_prices.trained.X_test] * 2, ignore_index=True).iloc[:500].copy()
+    frame["Neighborhood"] = frame["Neighborhood"].astype(object)
+
+    def given(data: pd.DataFrame) -> Any:
+        if shape == "object columns":
+            return data
+        if shape == "columns of lists":
+            return {c: data[c].tolist() for c in data.columns}
+        return {c: data[c].to_numpy() for c in data.columns}
+
+    expected = model.predict(given(frame))  # 500 rows: one slice
+    cuts: list[tuple[int, int]] = []
+    kind = kinds.Pandas if shape == "object columns" else kinds.Columns
+    original = kind.slice
+
+    def slice_(self: Any, data: Any, start: int, stop: int) -> Any:
+        cuts.append((start, stop))
+        return original(self, data, start, stop)
+
+    monkeypatch.setattr(kind, "slice", slice_)
+    monkeypatch.setattr(runtime_model, "OBJECT_CHUNK", 64)
+    np.testing.assert_allclose(model.predict(given(frame)), expected, rtol=1e-12)
+    assert sorted(cuts) == [(a, a + 64) for a in range(0, 500, 64)]
+    frame.loc[3, "LotArea"] = -1.0  # first slice: the log step refuses it
+    frame.loc[200, "Neighborhood"] = 12  # a number in a categorical column: the adapter refuses it
+    frame["GrLivArea"] = frame["GrLivArea"].astype(np.float64)
+    frame.loc[499, "GrLivArea"] = np.inf  # last slice
+    with pytest.raises(predictlib.InputError) as caught:
+        model.predict(given(frame))
+    assert {(p.row, p.column) for p in caught.value.problems} == {
+        (3, "LotArea"),
+        (200, "Neighborhood"),
+        (499, "GrLivArea"),
+    }
+
+
 def test_batch_threads_must_be_positive(house_prices: Built) -> None:
     with pytest.raises(predictlib.PredictlibError, match="batch_threads"):
         predictlib.load(house_prices.folder, batch_threads=0)

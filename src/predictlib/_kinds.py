@@ -47,12 +47,17 @@ class InputKind(Protocol):
     def slice(self, data: Any, start: int, stop: int) -> Any:
         """Rows ``start`` to ``stop`` of a prepared input."""
 
+    def reads_objects(self, data: Any) -> bool:
+        """Does reading a prepared input go through Python objects cell by cell (holding
+        the GIL throughout)? Such inputs are read by smaller slices, so that one slice's
+        session run overlaps the next one's reading."""
+
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         """``(num, cat, value_at, problems, dt)`` and whether ``data`` is one record."""
 
 
 class _Unsliced:
-    """Kinds read whole (records, columns): never sliced."""
+    """Kinds read whole (records): never sliced."""
 
     def prepare(self, adapter: InputAdapter, data: Any) -> Any:
         return data
@@ -63,18 +68,51 @@ class _Unsliced:
     def slice(self, data: Any, start: int, stop: int) -> Any:
         raise NotImplementedError
 
+    def reads_objects(self, data: Any) -> bool:
+        return True
+
 
 def is_column(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "iloc")
 
 
-class Columns(_Unsliced):
+_OBJECT = np.dtype(object)
+
+
+def _is_object_column(values: Any) -> bool:
+    return isinstance(values, (list, tuple)) or getattr(values, "dtype", None) == _OBJECT
+
+
+class Columns:
     """A mapping of column name -> list, tuple, numpy array or pandas Series."""
 
     name = "columns"
 
     def accepts(self, data: Any) -> bool:
         return isinstance(data, Mapping) and bool(data) and all(is_column(v) for v in data.values())
+
+    def prepare(self, adapter: InputAdapter, data: Any) -> Any:
+        """The model's columns (the others are never read), when all of them are there:
+        otherwise the mapping as it is, whose reading names the missing ones."""
+        if all(c in data for c in adapter.columns):
+            return {c: data[c] for c in adapter.columns}
+        return data
+
+    def rows(self, data: Any) -> int:
+        """The columns' common length when every one is a list, a tuple, a one-dimensional
+        numpy array or a Series; 0 otherwise (read whole, which names what is wrong)."""
+        lengths = set()
+        for values in data.values():
+            if isinstance(values, np.ndarray) and values.ndim != 1:
+                return 0
+            lengths.add(len(values))
+        return lengths.pop() if len(lengths) == 1 else 0
+
+    def slice(self, data: Any, start: int, stop: int) -> Any:
+        return {c: v.iloc[start:stop] if hasattr(v, "iloc") else v[start:stop] for c, v in data.items()}
+
+    def reads_objects(self, data: Any) -> bool:
+        return any(_is_object_column(v) for v in data.values())
 
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         return adapter.from_columns(data), False
@@ -132,6 +170,9 @@ class Pandas:
     def slice(self, data: Any, start: int, stop: int) -> Any:
         return data.iloc[start:stop]
 
+    def reads_objects(self, data: Any) -> bool:
+        return any(dtype == _OBJECT for dtype in data.dtypes)
+
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         data = adapter.unique_columns(data)
         if len(data) <= SMALL_FRAME:
@@ -155,6 +196,9 @@ class Arrow:
 
     def slice(self, data: Any, start: int, stop: int) -> Any:
         return data.slice(start, stop - start)
+
+    def reads_objects(self, data: Any) -> bool:
+        return False
 
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         return adapt_arrow(adapter, data), False
