@@ -444,3 +444,26 @@ def fit_and_check(
     """:func:`fit_or_reject`, then :func:`check_equivalent` on ``transform_frame``."""
     fit_or_reject(transformer, fit_frame, y)
     return check_equivalent(transformer, fit_frame, transform_frame, y)
+
+
+def check_or_refused(
+    transformer: Any,
+    fit_frame: pd.DataFrame,
+    transform_frame: pd.DataFrame,
+    y: pd.Series | None = None,
+    *,
+    refused: Callable[[Any], bool],
+    reasons: Sequence[str],
+    step: str = "w",
+) -> Outcome | None:
+    """:func:`fit_or_reject`; then, for a fit the export refuses (``refused(transformer)``: one
+    that creates or keeps no column, say), the export of ``Pipeline([(step, transformer)])``
+    fails with a message holding every one of ``reasons``; otherwise :func:`check_equivalent`."""
+    from sklearn.pipeline import Pipeline
+
+    fit_or_reject(transformer, fit_frame, y)
+    if refused(transformer):
+        message = export_error(Pipeline([(step, transformer)]), fit_frame)
+        assert all(reason in message for reason in reasons), (reasons, message)
+        return None
+    return check_equivalent(transformer, fit_frame, transform_frame, y)

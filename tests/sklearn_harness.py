@@ -23,6 +23,14 @@ from converter_harness import (
     run_graph,
 )
 from hypothesis import strategies as st
+from sklearn.preprocessing import (
+    Binarizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    RobustScaler,
+    StandardScaler,
+)
 
 from predictlib.build import export_pipeline, infer_columns
 from predictlib.build.testing import Outcome, same_number
@@ -31,6 +39,27 @@ from predictlib.build.testing import Outcome, same_number
 MODERATE = st.one_of(st.floats(-1e4, 1e4, allow_nan=False), st.integers(-20, 20).map(float))
 #: ... with missing values
 MODERATE_OR_NAN = st.one_of(MODERATE, st.just(math.nan))
+#: fit values for KBinsDiscretizer: repeated values, wide floats and small integers
+KBINS_FIT_NUMBERS = st.one_of(discrete_numbers(), st.floats(-1e6, 1e6), st.integers(-10, 10).map(float))
+
+#: the four scalers with every parameter the converters take (bare and in SklearnTransformerWrapper)
+SCALERS = st.one_of(
+    st.builds(StandardScaler, with_mean=st.booleans(), with_std=st.booleans()),
+    st.builds(
+        RobustScaler,
+        with_centering=st.booleans(),
+        with_scaling=st.booleans(),
+        quantile_range=st.sampled_from([(25.0, 75.0), (10.0, 90.0), (0.0, 100.0)]),
+        unit_variance=st.booleans(),
+    ),
+    st.builds(MaxAbsScaler, clip=st.booleans()),
+    st.builds(MinMaxScaler, feature_range=st.sampled_from([(0, 1), (-1, 1), (2.5, 3.0)]), clip=st.booleans()),
+)
+#: Binarizer (the threshold 1e300 among others) and Normalizer with each norm
+BINARIZERS_NORMALIZERS = st.one_of(
+    st.builds(Binarizer, threshold=st.sampled_from([0.0, 1.0, -2.5, 1e300])),
+    st.builds(Normalizer, norm=st.sampled_from(["l1", "l2", "max"])),
+)
 
 
 def encoder_frames(
