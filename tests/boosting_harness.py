@@ -189,3 +189,60 @@ def near(thresholds: Sequence[float]) -> list[float]:
         out += [float(np.nextafter(np.float32(t), np.float32(math.inf)))]
         out += [float(np.nextafter(np.float32(t), np.float32(-math.inf)))]
     return out
+
+
+@st.composite
+def boosting_data(
+    draw: Any,
+    n_features: tuple[int, int] = (1, 3),
+    *,
+    zeros: bool = False,
+    codes: bool = True,
+    missing_effect: float = 2.0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A fit frame and a target drawn from it: ``n_features`` numeric columns ``x0``, ``x1``...
+    (normal values at a drawn scale, a drawn share missing and, with ``zeros``, a drawn share
+    of zeros), with ``codes`` maybe a categorical code column ``k`` (2 to 12 codes); the
+    target sums the scaled columns, a sine of ``k`` and ``missing_effect`` where ``x0`` is
+    missing, plus noise."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(80, 250))
+    frame = {}
+    for j in range(draw(st.integers(*n_features))):
+        x = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e-3, 1e6]))
+        x[rng.random(n) < draw(st.sampled_from([0.0, 0.1, 0.3]))] = np.nan
+        if zeros:
+            x[rng.random(n) < draw(st.sampled_from([0.0, 0.2]))] = 0.0
+        frame[f"x{j}"] = x
+    if codes and draw(st.booleans()):
+        frame["k"] = rng.integers(0, draw(st.integers(2, 12)), n).astype(float)
+    X = pd.DataFrame(frame)
+    scaled = X.to_numpy() / np.nanmax(np.abs(X.to_numpy()), axis=0).clip(1e-300)
+    signal = np.nan_to_num(scaled).sum(axis=1)
+    if "k" in X:
+        signal += np.sin(3 * X["k"].to_numpy())
+    y = signal + 0.3 * rng.normal(size=n) + missing_effect * np.isnan(X.iloc[:, 0].to_numpy())
+    return X, y
+
+
+def probe_rows(
+    X: pd.DataFrame,
+    splits: dict[int, list[float]],
+    drawn: Sequence[Sequence[float]],
+    codes: Sequence[float] = (),
+) -> pd.DataFrame:
+    """Rows to probe a fitted model with: every third training row; for each feature (by
+    position) a training row with that feature set to each of its split thresholds and their
+    neighbours (:func:`near`); the drawn rows (cut to the frame's width); and, when the frame
+    has a categorical code column ``k``, ``codes`` in its first rows."""
+    rows = [X.iloc[i].to_numpy(copy=True) for i in range(0, len(X), 3)]
+    for f, thresholds in splits.items():
+        for v in near(thresholds):
+            row = X.iloc[len(rows) % len(X)].to_numpy(copy=True)
+            row[f] = v
+            rows.append(row)
+    rows += [np.array(r[: len(X.columns)], dtype=np.float64) for r in drawn]
+    frame = pd.DataFrame(np.array(rows), columns=X.columns)
+    if "k" in X and codes:
+        frame.loc[: len(codes) - 1, "k"] = list(codes[: min(len(codes), len(frame))])
+    return frame

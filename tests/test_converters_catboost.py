@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import pandas as pd
 import pytest
 from boosting_harness import (
     SPECIAL,
+    boosting_data,
     check_model,
-    near,
+    probe_rows,
     quantile_classes,
     quietly,
     run,
@@ -38,30 +40,13 @@ CatBoostClassifier, CatBoostRegressor = catboost.CatBoostClassifier, catboost.Ca
 
 @st.composite
 def data(draw: Any) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n = draw(st.integers(80, 250))
-    frame = {}
-    for j in range(draw(st.integers(1, 3))):
-        x = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e-3, 1e6]))
-        x[rng.random(n) < draw(st.sampled_from([0.0, 0.1, 0.3]))] = np.nan
-        frame[f"x{j}"] = x
-    X = pd.DataFrame(frame)
-    scaled = X.to_numpy() / np.nanmax(np.abs(X.to_numpy()), axis=0).clip(1e-300)
-    y = np.nan_to_num(scaled).sum(axis=1) + 0.3 * rng.normal(size=n) + 2 * np.isnan(X.iloc[:, 0].to_numpy())
-    return X, y
+    """:func:`boosting_harness.boosting_data` without a categorical column."""
+    return draw(boosting_data(codes=False))
 
 
-def probe_frame(model: Any, X: pd.DataFrame, drawn: list[list[float]]) -> pd.DataFrame:
+def probe_frame(model: Any, X: pd.DataFrame, drawn: Sequence[Sequence[float]]) -> pd.DataFrame:
     """Training rows, the drawn rows, rows on / next to every border."""
-    rows = [X.iloc[i].to_numpy(copy=True) for i in range(0, len(X), 3)]
-    borders = model.get_borders()
-    for f, values_ in borders.items():
-        for v in near(list(values_)):
-            row = X.iloc[len(rows) % len(X)].to_numpy(copy=True)
-            row[int(f)] = v
-            rows.append(row)
-    rows += [np.array(r[: len(X.columns)], dtype=np.float64) for r in drawn]
-    return pd.DataFrame(np.array(rows), columns=X.columns)
+    return probe_rows(X, {int(f): list(borders) for f, borders in model.get_borders().items()}, drawn)
 
 
 @covers(CatBoostRegressor)

@@ -9,6 +9,7 @@ bit, so regression outputs with an identity link and every label are exact; link
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ import pytest
 from boosting_harness import (
     SPECIAL,
     as_categories,
+    boosting_data,
     check_booster_wrapper,
     check_model,
     early_stopping_data,
     errors,
-    near,
+    probe_rows,
     quantile_classes,
     quietly,
     run,
@@ -45,36 +47,15 @@ CODES = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, -0.5, -0.0, -1.0, 2.7, 1e10, 2.0**31, -(2
 
 @st.composite
 def data(draw: Any, n_features: tuple[int, int] = (1, 3)) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """A fit frame with numeric columns (missing values, zeros, tiny values) and maybe a
-    categorical code column ``k``; a target drawn from the features."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n = draw(st.integers(80, 250))
-    frame = {}
-    for j in range(draw(st.integers(*n_features))):
-        x = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e-3, 1e6]))
-        for share, value in (
-            (draw(st.sampled_from([0.0, 0.1, 0.3])), np.nan),
-            (draw(st.sampled_from([0.0, 0.2])), 0.0),
-        ):
-            x[rng.random(n) < share] = value
-        frame[f"x{j}"] = x
-    categorical = []
-    if draw(st.booleans()):
-        frame["k"] = rng.integers(0, draw(st.integers(2, 12)), n).astype(float)
-        categorical = ["k"]
-    X = pd.DataFrame(frame)
-    signal = np.nan_to_num(X.to_numpy() / X.abs().max().replace(0, 1).to_numpy()).sum(axis=1)
-    if categorical:
-        signal += np.sin(3 * X["k"].to_numpy())
-    y = signal + 0.3 * rng.normal(size=n) + 3 * np.isnan(X.iloc[:, 0].to_numpy())
-    return X, y, categorical
+    """:func:`boosting_harness.boosting_data` with zeros too, and the categorical features' names."""
+    X, y = draw(boosting_data(n_features, zeros=True, missing_effect=3.0))
+    return X, y, ["k"] if "k" in X else []
 
 
-def probe_frame(model: Any, X: pd.DataFrame, draw_rows: list[list[float]]) -> pd.DataFrame:
+def probe_frame(model: Any, X: pd.DataFrame, draw_rows: Sequence[Sequence[float]]) -> pd.DataFrame:
     """Held-out rows, the drawn rows, and rows whose value sits on / next to each threshold."""
-    dump = model.booster_.dump_model()
     thresholds: dict[int, list[float]] = {}
-    for info in dump["tree_info"]:
+    for info in model.booster_.dump_model()["tree_info"]:
         stack = [info["tree_structure"]]
         while stack:
             node = stack.pop()
@@ -83,18 +64,7 @@ def probe_frame(model: Any, X: pd.DataFrame, draw_rows: list[list[float]]) -> pd
             stack += [node["left_child"], node["right_child"]]
             if node["decision_type"] == "<=":
                 thresholds.setdefault(int(node["split_feature"]), []).append(float(node["threshold"]))
-    rows = [X.iloc[i % len(X)].to_numpy(copy=True) for i in range(0, len(X), 3)]
-    for f, ts in thresholds.items():
-        for v in near(ts):
-            row = X.iloc[len(rows) % len(X)].to_numpy(copy=True)
-            row[f] = v
-            rows.append(row)
-    if draw_rows:
-        rows += [np.array(r, dtype=np.float64) for r in draw_rows]
-    frame = pd.DataFrame(np.array(rows), columns=X.columns)
-    if "k" in X:  # the categorical column: odd codes too
-        frame.loc[: len(CODES) - 1, "k"] = CODES[: min(len(CODES), len(frame))]
-    return frame
+    return probe_rows(X, thresholds, draw_rows, CODES)  # the categorical column: odd codes too
 
 
 def fit(model: Any, X: pd.DataFrame, y: np.ndarray, categorical: list[str]) -> Any:
@@ -131,7 +101,7 @@ def test_regressor_matches_lightgbm(case: Any, objective: str, options: dict[str
     model = fit(
         LGBMRegressor(objective=objective, verbose=-1, n_jobs=1, random_state=0, **options), X, y, categorical
     )
-    T = probe_frame(model, X, [r[: len(X.columns)] for r in rows])
+    T = probe_frame(model, X, rows)
     exact = objective not in ("poisson", "gamma", "tweedie")  # exp: a few ulps
     check_model(model, X, T, exact=exact)
 
@@ -167,7 +137,7 @@ def test_classifier_matches_lightgbm(
     model = fit(
         LGBMClassifier(verbose=-1, n_jobs=1, random_state=0, **kwargs, **options), X, target, categorical
     )
-    T = probe_frame(model, X, [r[: len(X.columns)] for r in rows])
+    T = probe_frame(model, X, rows)
     check_model(model, X, T)
 
 
@@ -433,7 +403,7 @@ def test_linear_trees_match_lightgbm(case: Any, objective: str, options: dict[st
     categorical split feature (``k``, never in a linear model) in the frames."""
     X, y, categorical = case
     model = linear_model(objective, X, y, categorical, **options)
-    T = nan_in_linear_features(model, probe_frame(model, X, [r[: len(X.columns)] for r in rows]))
+    T = nan_in_linear_features(model, probe_frame(model, X, rows))
     check_model(model, X, T, exact=objective == "regression")
 
 
@@ -525,7 +495,7 @@ def test_raw_booster_matches_lightgbm(
     raw = train(task, X, y, categorical, rounds, num_leaves=leaves, linear_tree=linear, min_data_in_leaf=5)
     model = booster(raw)
     assert isinstance(model, LGBMBoosterRegressor if task == "regression" else LGBMBoosterClassifier)
-    T = probe_frame(model, X, [r[: len(X.columns)] for r in rows])
+    T = probe_frame(model, X, rows)
     if linear:
         T = nan_in_linear_features(model, T)
     check_model(model, X, T, exact=task == "regression")

@@ -7,6 +7,7 @@ so every test asserts bit-for-bit equality (``exact=True``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import pytest
 from boosting_harness import (
     SPECIAL,
     as_categories,
+    boosting_data,
     check_booster_wrapper,
     check_model,
     early_stopping_data,
     errors,
-    near,
+    probe_rows,
     quantile_classes,
     quietly,
     run,
@@ -44,42 +46,22 @@ CODES = (0.0, 1.0, 2.0, 3.0, 5.0, 2.7, -0.5, -0.0, -1.0, 1e10, 2.0**24, np.inf, 
 
 @st.composite
 def data(draw: Any) -> tuple[pd.DataFrame, np.ndarray, bool]:
-    """Numeric columns with missing values, maybe a categorical code column ``k``."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n = draw(st.integers(80, 250))
-    frame = {}
-    for j in range(draw(st.integers(1, 3))):
-        x = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e-3, 1e6]))
-        x[rng.random(n) < draw(st.sampled_from([0.0, 0.1, 0.3]))] = np.nan
-        frame[f"x{j}"] = x
-    categorical = draw(st.booleans())
-    if categorical:
-        frame["k"] = rng.integers(0, draw(st.integers(2, 12)), n).astype(float)
-    X = pd.DataFrame(frame)
-    signal = np.nan_to_num(X.to_numpy() / np.nanmax(np.abs(X.to_numpy()), axis=0).clip(1e-300)).sum(axis=1)
-    if categorical:
-        signal += np.sin(3 * X["k"].to_numpy())
-    y = signal + 0.3 * rng.normal(size=n) + 2 * np.isnan(X.iloc[:, 0].to_numpy())
-    return X, y, categorical
+    """:func:`boosting_harness.boosting_data`, and whether it has the categorical column ``k``."""
+    X, y = draw(boosting_data())
+    return X, y, "k" in X
 
 
-def probe_frame(model: Any, X: pd.DataFrame, drawn: list[list[float]]) -> pd.DataFrame:
+def probe_frame(model: Any, X: pd.DataFrame, drawn: Sequence[Sequence[float]]) -> pd.DataFrame:
     """Some training rows, the drawn rows, rows on / next to every split condition."""
     frame = model.get_booster().trees_to_dataframe()
     numeric = frame[(frame["Feature"] != "Leaf") & frame["Split"].notna()]
-    rows = [X.iloc[i].to_numpy(copy=True) for i in range(0, len(X), 3)]
     names = list(X.columns)
-    for feature, group in numeric.groupby("Feature"):
-        f = names.index(feature) if feature in names else int(str(feature).lstrip("f"))
-        for v in near(group["Split"].astype(float).tolist()):
-            row = X.iloc[len(rows) % len(X)].to_numpy(copy=True)
-            row[f] = v
-            rows.append(row)
-    rows += [np.array(r[: len(names)], dtype=np.float64) for r in drawn]
-    out = pd.DataFrame(np.array(rows), columns=names)
-    if "k" in X:
-        out.loc[: len(CODES) - 1, "k"] = CODES[: min(len(CODES), len(out))]
-    return out
+
+    def position(feature: Any) -> int:
+        return names.index(feature) if feature in names else int(str(feature).lstrip("f"))
+
+    splits = {position(f): group["Split"].astype(float).tolist() for f, group in numeric.groupby("Feature")}
+    return probe_rows(X, splits, drawn, CODES)
 
 
 def xgb_options(categorical: bool, X: pd.DataFrame) -> dict[str, Any]:
