@@ -425,6 +425,17 @@ def targets(index: pd.Index) -> st.SearchStrategy[pd.Series]:
     return st.lists(values, min_size=n, max_size=n).map(lambda v: pd.Series(v, index=index, name="y"))
 
 
+def tree_targets(index: pd.Index, regression: bool) -> st.SearchStrategy[pd.Series]:
+    """A target for ``index`` a decision tree learns from: :func:`targets` for a regression,
+    otherwise class labels (0 / 1, 0 / 1 / 2 or two texts)."""
+    if regression:
+        return targets(index)
+    n = len(index)
+    classes = st.sampled_from([[0, 1], [0, 1, 2], ["no", "yes"]])
+    labels = classes.flatmap(lambda c: st.lists(st.sampled_from(c), min_size=n, max_size=n))
+    return labels.map(lambda v: pd.Series(v, index=index))
+
+
 # --------------------------------------------------------------------------- fitting
 
 

@@ -21,6 +21,7 @@ from converter_harness import (
     run_graph,
     subsets,
     targets,
+    tree_targets,
 )
 from feature_engine.discretisation import (
     ArbitraryDiscretiser,
@@ -192,14 +193,7 @@ def test_decision_tree_discretiser(
     f = numeric_frames(data)
     if bin_output == "boundaries" and precision is None:
         precision = 3
-    if regression:
-        y = data.draw(targets(f.fit.index))
-    else:
-        classes = data.draw(st.sampled_from([[0, 1], [0, 1, 2], ["no", "yes"]]))
-        y = pd.Series(
-            data.draw(st.lists(st.sampled_from(classes), min_size=len(f.fit), max_size=len(f.fit))),
-            index=f.fit.index,
-        )
+    y = data.draw(tree_targets(f.fit.index, regression))
     discretiser = DecisionTreeDiscretiser(
         variables=data.draw(st.none() | subsets(f.numeric)),
         bin_output=bin_output,

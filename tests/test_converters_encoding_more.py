@@ -23,6 +23,7 @@ from converter_harness import (
     run_graph,
     subsets,
     targets,
+    tree_targets,
 )
 from feature_engine.encoding import (
     CountFrequencyEncoder,
@@ -209,14 +210,7 @@ def test_decision_tree_encoder(
     ignore_format: bool,
 ) -> None:
     f, common = encoder_case(data, ignore_format)
-    if regression:
-        y = data.draw(targets(f.fit.index))
-    else:
-        classes = data.draw(st.sampled_from([[0, 1], [0, 1, 2], ["no", "yes"]]))
-        y = pd.Series(
-            data.draw(st.lists(st.sampled_from(classes), min_size=len(f.fit), max_size=len(f.fit))),
-            index=f.fit.index,
-        )
+    y = data.draw(tree_targets(f.fit.index, regression))
     encoder = DecisionTreeEncoder(
         encoding_method=method,
         cv=2,
