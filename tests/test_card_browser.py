@@ -14,15 +14,14 @@ import functools
 import http.server
 import json
 import math
-import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from embed_harness import EMBED, npm_ci
 
 import predictlib
 from predictlib._card import ORT_BUNDLE, find_ort_web, render_card
@@ -30,8 +29,6 @@ from predictlib._cli import main
 from predictlib.build.project import Built
 from predictlib.build.stages.golden import decode, within_tolerance
 
-ROOT = Path(__file__).resolve().parents[1]
-EMBED = ROOT / "embed" / "node"
 CHROMIUM = shutil.which("chromium")
 ARGS = [
     "--headless",
@@ -56,16 +53,7 @@ def ort_web() -> Path:
     if not (package / "dist" / ORT_BUNDLE).is_file():
         npm = shutil.which("npm")
         assert npm is not None, "npm is needed to install onnxruntime-web for the card (embed/node)"
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=EMBED,
-            env={**os.environ, "ONNXRUNTIME_NODE_INSTALL_CUDA": "skip"},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert done.returncode == 0, f"npm ci failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        npm_ci(npm)
     return package
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from embed_harness import EMBED, ROOT, node_client
 from feature_engine.datetime import DatetimeFeatures, DatetimeOrdinal, DatetimeSubtraction
 from feature_engine.encoding import OrdinalEncoder
 from feature_engine.imputation import CategoricalImputer, MeanMedianImputer
@@ -33,8 +34,6 @@ from predictlib.build.stages.manifest import dumps, files_section, make_manifest
 from predictlib.build.stages.mobile import ORT_FILE, ort_details, verify_ort, write_ort
 from predictlib.build.stages.verify import compare, original_predict, records_from_frame
 
-ROOT = Path(__file__).resolve().parents[1]
-EMBED = ROOT / "embed" / "node"
 DAY = np.timedelta64(1, "D")
 
 INFO: dict[str, Any] = {
@@ -419,30 +418,10 @@ def test_golden_datetime_encoding_round_trips(built: Built) -> None:
     assert {"wrong_type", "out_of_range", "missing_column", "refused"} <= refused
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["node", "web"])
 def test_node_client_passes_the_datetime_golden_vectors(built: Built, backend: str) -> None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if _in_ci():
-            pytest.fail("node and npm are needed to test the Node.js client")
-        pytest.skip("node and npm are needed to test the Node.js client")
-    modules = EMBED / "node_modules"
-    if not all((modules / pkg / "package.json").is_file() for pkg in ("onnxruntime-node", "onnxruntime-web")):
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=EMBED,
-            env={**os.environ, "ONNXRUNTIME_NODE_INSTALL_CUDA": "skip"},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+    node = node_client()
     done = subprocess.run(
         [node, "--test", "--test-reporter=tap", f"test/golden.{backend}.test.js"],
         cwd=EMBED,

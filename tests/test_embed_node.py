@@ -10,46 +10,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+from embed_harness import EMBED, node_client
 
 from predictlib.build.project import Built
 
-ROOT = Path(__file__).resolve().parents[1]
-EMBED = ROOT / "embed" / "node"
-
 pytestmark = pytest.mark.slow
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")
 def node() -> str:
     """node, with embed/node's dependencies installed."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        message = "node and npm are needed to test the Node.js client (embed/node)"
-        if _in_ci():
-            pytest.fail(f"{message}; CI must have them")
-        pytest.skip(message)
-    modules = EMBED / "node_modules"
-    if not all((modules / pkg / "package.json").is_file() for pkg in ("onnxruntime-node", "onnxruntime-web")):
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=EMBED,
-            env={**os.environ, "ONNXRUNTIME_NODE_INSTALL_CUDA": "skip"},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert done.returncode == 0, f"npm ci failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return node
+    return node_client()
 
 
 def _summary(tap: str) -> dict[str, int]:
