@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from converter_harness import (
+    FINITE,
     check_equivalent,
     discrete_numbers,
     export_error,
@@ -74,6 +75,22 @@ def encoder_frames(
             fit_numbers=st.one_of(discrete_numbers(), st.just(math.nan)),
             fit_integers=st.integers(-2, 2),
             missing_markers=(math.nan,),
+        )
+    )
+
+
+def imputer_frames(data: st.DataObject, missing_values: float, *, categorical: tuple[int, int]) -> Any:
+    """Numeric columns for a SimpleImputer: repeated values and the markers 0.0 and -1.0;
+    missing values (NaN) at fit only when ``missing_values`` is NaN, since scikit-learn
+    refuses NaN at fit with another marker."""
+    nan = isinstance(missing_values, float) and math.isnan(missing_values)
+    fit_numbers = st.one_of(discrete_numbers(), FINITE, st.sampled_from([0.0, -1.0]))
+    return data.draw(
+        frames(
+            numeric=(1, 3),
+            categorical=categorical,
+            fit_missing="any" if nan else "none",
+            fit_numbers=st.one_of(fit_numbers, st.just(math.nan)) if nan else fit_numbers,
         )
     )
 

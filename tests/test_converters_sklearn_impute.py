@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from converter_harness import (
-    FINITE,
     converter_settings,
     covers,
     discrete_numbers,
@@ -26,7 +25,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, MissingIndicator, Simpl
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import Pipeline
-from sklearn_harness import check_fitted
+from sklearn_harness import check_fitted, imputer_frames
 
 from predictlib.build import export_pipeline, infer_columns
 from predictlib.build.testing import run_graph
@@ -44,16 +43,7 @@ from predictlib.build.testing import run_graph
 def test_simple_imputer_numbers(
     data: st.DataObject, strategy: str, missing_values: float, keep_empty_features: bool, add_indicator: bool
 ) -> None:
-    nan = isinstance(missing_values, float) and math.isnan(missing_values)
-    fit_numbers = st.one_of(discrete_numbers(), FINITE, st.sampled_from([0.0, -1.0]))
-    f = data.draw(
-        frames(
-            numeric=(1, 3),
-            categorical=(0, 0),
-            fit_missing="any" if nan else "none",
-            fit_numbers=st.one_of(fit_numbers, st.just(math.nan)) if nan else fit_numbers,
-        )
-    )
+    f = imputer_frames(data, missing_values, categorical=(0, 0))
     step = SimpleImputer(
         strategy=strategy,
         missing_values=missing_values,

@@ -14,7 +14,6 @@ from converter_harness import (
     check_or_refused,
     converter_settings,
     covers,
-    discrete_numbers,
     export_error,
     fit_and_check,
     fit_or_reject,
@@ -48,7 +47,7 @@ from sklearn.preprocessing import (
     QuantileTransformer,
     StandardScaler,
 )
-from sklearn_harness import BINARIZERS_NORMALIZERS, KBINS_FIT_NUMBERS, SCALERS, encoder_frames
+from sklearn_harness import BINARIZERS_NORMALIZERS, KBINS_FIT_NUMBERS, SCALERS, encoder_frames, imputer_frames
 
 from predictlib.build import export_pipeline, infer_columns, tolerances
 
@@ -103,13 +102,7 @@ def test_wrapper_binarizer_normalizer_kbins(data: st.DataObject, inner: Any) -> 
 def test_wrapper_simple_imputer_numeric(
     data: st.DataObject, strategy: str, missing_values: float, keep_empty_features: bool
 ) -> None:
-    fit_missing = "any" if isinstance(missing_values, float) and math.isnan(missing_values) else "none"
-    fit_numbers = st.one_of(discrete_numbers(), FINITE, st.sampled_from([0.0, -1.0]))
-    if fit_missing == "any":
-        fit_numbers = st.one_of(fit_numbers, st.just(math.nan))
-    f = data.draw(
-        frames(numeric=(1, 3), categorical=(0, 1), fit_missing=fit_missing, fit_numbers=fit_numbers)
-    )
+    f = imputer_frames(data, missing_values, categorical=(0, 1))
     inner = SimpleImputer(
         strategy=strategy,
         missing_values=missing_values,
