@@ -29,6 +29,7 @@ from sklearn.preprocessing import (
     MaxAbsScaler,
     MinMaxScaler,
     Normalizer,
+    PolynomialFeatures,
     RobustScaler,
     StandardScaler,
 )
@@ -60,6 +61,13 @@ SCALERS = st.one_of(
 BINARIZERS_NORMALIZERS = st.one_of(
     st.builds(Binarizer, threshold=st.sampled_from([0.0, 1.0, -2.5, 1e300])),
     st.builds(Normalizer, norm=st.sampled_from(["l1", "l2", "max"])),
+)
+#: PolynomialFeatures of every degree form (an int, a (min, max) pair, min 0 included)
+POLYNOMIALS = st.builds(
+    PolynomialFeatures,
+    degree=st.sampled_from([1, 2, 3, (0, 2), (2, 3), (3, 3), (1, 3)]),
+    interaction_only=st.booleans(),
+    include_bias=st.booleans(),
 )
 
 

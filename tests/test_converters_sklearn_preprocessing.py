@@ -48,6 +48,7 @@ from sklearn_harness import (
     KBINS_FIT_NUMBERS,
     MODERATE,
     MODERATE_OR_NAN,
+    POLYNOMIALS,
     SCALERS,
     check_fitted,
     with_output,
@@ -124,17 +125,9 @@ def test_kbins_discretizer(data: st.DataObject, n_bins: int, encode: str, strate
 
 @covers(PolynomialFeatures)
 @converter_settings(max_examples=40)
-@given(
-    data=st.data(),
-    degree=st.sampled_from([1, 2, 3, (0, 2), (2, 3), (3, 3)]),
-    interaction_only=st.booleans(),
-    include_bias=st.booleans(),
-)
-def test_polynomial_features(
-    data: st.DataObject, degree: Any, interaction_only: bool, include_bias: bool
-) -> None:
+@given(data=st.data(), step=POLYNOMIALS)
+def test_polynomial_features(data: st.DataObject, step: PolynomialFeatures) -> None:
     f = data.draw(frames(numeric=(1, 3), categorical=(0, 0), fit_missing="none", fit_numbers=FINITE))
-    step = PolynomialFeatures(degree=degree, interaction_only=interaction_only, include_bias=include_bias)
     check_or_refused(
         with_output(data, step),
         f.fit,

@@ -47,7 +47,14 @@ from sklearn.preprocessing import (
     QuantileTransformer,
     StandardScaler,
 )
-from sklearn_harness import BINARIZERS_NORMALIZERS, KBINS_FIT_NUMBERS, SCALERS, encoder_frames, imputer_frames
+from sklearn_harness import (
+    BINARIZERS_NORMALIZERS,
+    KBINS_FIT_NUMBERS,
+    POLYNOMIALS,
+    SCALERS,
+    encoder_frames,
+    imputer_frames,
+)
 
 from predictlib.build import export_pipeline, infer_columns, tolerances
 
@@ -192,17 +199,9 @@ def test_wrapper_ordinal_encoder(
 
 @covers(SklearnTransformerWrapper)
 @converter_settings(max_examples=80)
-@given(
-    data=st.data(),
-    degree=st.sampled_from([1, 2, 3, (0, 2), (2, 3), (3, 3), (1, 3)]),
-    interaction_only=st.booleans(),
-    include_bias=st.booleans(),
-)
-def test_wrapper_polynomial_features(
-    data: st.DataObject, degree: Any, interaction_only: bool, include_bias: bool
-) -> None:
+@given(data=st.data(), inner=POLYNOMIALS)
+def test_wrapper_polynomial_features(data: st.DataObject, inner: PolynomialFeatures) -> None:
     f = data.draw(frames(numeric=(1, 4), categorical=(0, 1), fit_missing="none", fit_numbers=FINITE))
-    inner = PolynomialFeatures(degree=degree, interaction_only=interaction_only, include_bias=include_bias)
     check_or_refused(
         _wrapped(data, inner, f.numeric),
         f.fit,
