@@ -6,6 +6,7 @@ refusals."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,13 +45,15 @@ features_to_extract = st.one_of(
     st.just("all"),
     st.lists(st.sampled_from(FEATURES_SUPPORTED), min_size=1, max_size=6, unique=True),
 )
-# parsing options: without effect on datetime64 columns
-parsing = {
-    "dayfirst": st.booleans(),
-    "yearfirst": st.booleans(),
-    "utc": st.sampled_from([None, True, False]),
-    "format": st.sampled_from([None, "%Y-%m-%d", "%d/%m/%Y %H:%M", "mixed", "ISO8601"]),
-}
+#: parsing options (dayfirst, yearfirst, utc, format): without effect on datetime64 columns
+PARSING = st.fixed_dictionaries(
+    {
+        "dayfirst": st.booleans(),
+        "yearfirst": st.booleans(),
+        "utc": st.sampled_from([None, True, False]),
+        "format": st.sampled_from([None, "%Y-%m-%d", "%d/%m/%Y %H:%M", "mixed", "ISO8601"]),
+    }
+)
 
 
 @covers(DatetimeFeatures)
@@ -60,17 +63,14 @@ parsing = {
     features=features_to_extract,
     drop_original=st.booleans(),
     missing_values=st.sampled_from(["raise", "ignore"]),
-    **parsing,
+    parsing=PARSING,
 )
 def test_datetime_features(
     data: st.DataObject,
     features: list[str] | str | None,
     drop_original: bool,
     missing_values: str,
-    dayfirst: bool,
-    yearfirst: bool,
-    utc: bool | None,
-    format: str | None,
+    parsing: dict[str, Any],
 ) -> None:
     f = data.draw(datetime_frames(fit_missing=missing_values == "ignore", units=("ns", "us", "ms", "s")))
     variables = data.draw(st.none() | subsets(f.datetime))
@@ -79,10 +79,7 @@ def test_datetime_features(
         features_to_extract=features,
         drop_original=drop_original,
         missing_values=missing_values,
-        dayfirst=dayfirst,
-        yearfirst=yearfirst,
-        utc=utc,
-        format=format,
+        **parsing,
     )
     fit_and_check(transformer, f.fit, f.transform)
 
@@ -125,7 +122,7 @@ def test_datetime_ordinal(
     drop_original=st.booleans(),
     missing_values=st.sampled_from(["raise", "ignore"]),
     wide=st.booleans(),
-    **parsing,
+    parsing=PARSING,
 )
 def test_datetime_subtraction(
     data: st.DataObject,
@@ -133,10 +130,7 @@ def test_datetime_subtraction(
     drop_original: bool,
     missing_values: str,
     wide: bool,
-    dayfirst: bool,
-    yearfirst: bool,
-    utc: bool | None,
-    format: str | None,
+    parsing: dict[str, Any],
 ) -> None:
     # the whole range (differences may overflow: pandas raises OverflowError on
     # datetime64[ns] columns, the graph refuses the row) on ns columns only: on coarser
@@ -164,10 +158,7 @@ def test_datetime_subtraction(
         output_unit=output_unit,
         drop_original=drop_original,
         missing_values=missing_values,
-        dayfirst=dayfirst,
-        yearfirst=yearfirst,
-        utc=utc,
-        format=format,
+        **parsing,
     )
     fit_and_check(transformer, f.fit, f.transform)
 
