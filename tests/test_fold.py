@@ -11,10 +11,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from graph_harness import graph_model, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from onnx import ModelProto, TensorProto, helper, numpy_helper, shape_inference
+from onnx import ModelProto, helper
 
 import predictlib
 from predictlib.build.passes.fold import fold_affine, fold_numeric, merge_duplicates
@@ -28,33 +29,13 @@ MODELS = ["house_prices", "penguins", "house_band", "house_dated"]
 
 
 def model(nodes: list[Any], inits: dict[str, np.ndarray], outputs: list[str]) -> ModelProto:
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, WIDTH])],
-        [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()],
-    )
-    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-    m.ir_version = 9
-    inferred = shape_inference.infer_shapes(m).graph
-    known = {v.name: v for v in [*inferred.value_info, *inferred.output]}
-    del m.graph.output[:]
-    m.graph.output.extend(known[o] for o in outputs)
-    return m
+    return graph_model(nodes, inits, outputs, width=WIDTH)
 
 
 def copy(m: ModelProto) -> ModelProto:
     out = ModelProto()
     out.CopyFrom(m)
     return out
-
-
-def run(m: ModelProto, x: np.ndarray) -> list[np.ndarray]:
-    session = ort.InferenceSession(
-        m.SerializeToString(), predictlib.default_session_options(), providers=["CPUExecutionProvider"]
-    )
-    return session.run(None, {"x": x})
 
 
 def ops(m: ModelProto) -> list[str]:

@@ -4,45 +4,19 @@ that the outputs stay the same (onnxruntime runs both graphs)."""
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
+from graph_harness import graph_model, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from onnx import ModelProto, TensorProto, helper, numpy_helper
+from onnx import ModelProto, TensorProto, helper
 
-import predictlib
 from predictlib.build.passes.simplify import simplify
 
 WIDTH = 6
 
 
 def model(nodes: list, inits: dict[str, np.ndarray], outputs: list[str]) -> ModelProto:
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, WIDTH])],
-        [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()],
-    )
-    m = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 19), helper.make_opsetid("ai.onnx.ml", 3)]
-    )
-    m.ir_version = 9
-    # output types from inference, as the exporter's graphs have them
-    from onnx import shape_inference
-
-    inferred = shape_inference.infer_shapes(m).graph
-    known = {v.name: v for v in [*inferred.value_info, *inferred.output]}
-    del m.graph.output[:]
-    m.graph.output.extend(known[o] for o in outputs)
-    return m
-
-
-def run(m: ModelProto, x: np.ndarray) -> list[np.ndarray]:
-    session = ort.InferenceSession(
-        m.SerializeToString(), predictlib.default_session_options(), providers=["CPUExecutionProvider"]
-    )
-    return session.run(None, {"x": x})
+    return graph_model(nodes, inits, outputs, width=WIDTH, opsets={"": 19, "ai.onnx.ml": 3})
 
 
 def imputers_then_assembly() -> ModelProto:
