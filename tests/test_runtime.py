@@ -363,12 +363,12 @@ def test_a_large_frame_runs_by_chunks_with_every_problem_named(
 
 
 @pytest.mark.parametrize("shape", ["columns of lists", "columns of arrays", "object columns"])
-def test_inputs_read_through_objects_run_by_smaller_slices(
+def test_large_column_mappings_run_by_slices(
     house_prices: Built, monkeypatch: pytest.MonkeyPatch, shape: str
 ) -> None:
-    """Column mappings and DataFrames with object columns are read by slices of
-    OBJECT_CHUNK rows (their reading holds the GIL): the same answers, every problem
-    named at its row of the whole input."""
+    """Column mappings (and DataFrames with object columns) over ADAPT_CHUNK rows are
+    read and run by slices: the same answers, every problem named at its row of the
+    whole input."""
     import predictlib._kinds as kinds
     import predictlib._model as runtime_model
 
@@ -393,7 +393,7 @@ def test_inputs_read_through_objects_run_by_smaller_slices(
         return original(self, data, start, stop)
 
     monkeypatch.setattr(kind, "slice", slice_)
-    monkeypatch.setattr(runtime_model, "OBJECT_CHUNK", 64)
+    monkeypatch.setattr(runtime_model, "ADAPT_CHUNK", 64)
     np.testing.assert_allclose(model.predict(given(frame)), expected, rtol=1e-12)
     assert sorted(cuts) == [(a, a + 64) for a in range(0, 500, 64)]
     frame.loc[3, "LotArea"] = -1.0  # first slice: the log step refuses it

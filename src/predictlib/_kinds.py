@@ -47,11 +47,6 @@ class InputKind(Protocol):
     def slice(self, data: Any, start: int, stop: int) -> Any:
         """Rows ``start`` to ``stop`` of a prepared input."""
 
-    def reads_objects(self, data: Any) -> bool:
-        """Does reading a prepared input go through Python objects cell by cell (holding
-        the GIL throughout)? Such inputs are read by smaller slices, so that one slice's
-        session run overlaps the next one's reading."""
-
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         """``(num, cat, value_at, problems, dt)`` and whether ``data`` is one record."""
 
@@ -68,19 +63,9 @@ class _Unsliced:
     def slice(self, data: Any, start: int, stop: int) -> Any:
         raise NotImplementedError
 
-    def reads_objects(self, data: Any) -> bool:
-        return True
-
 
 def is_column(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "iloc")
-
-
-_OBJECT = np.dtype(object)
-
-
-def _is_object_column(values: Any) -> bool:
-    return isinstance(values, (list, tuple)) or getattr(values, "dtype", None) == _OBJECT
 
 
 class Columns:
@@ -110,9 +95,6 @@ class Columns:
 
     def slice(self, data: Any, start: int, stop: int) -> Any:
         return {c: v.iloc[start:stop] if hasattr(v, "iloc") else v[start:stop] for c, v in data.items()}
-
-    def reads_objects(self, data: Any) -> bool:
-        return any(_is_object_column(v) for v in data.values())
 
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         return adapter.from_columns(data), False
@@ -170,9 +152,6 @@ class Pandas:
     def slice(self, data: Any, start: int, stop: int) -> Any:
         return data.iloc[start:stop]
 
-    def reads_objects(self, data: Any) -> bool:
-        return any(dtype == _OBJECT for dtype in data.dtypes)
-
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         data = adapter.unique_columns(data)
         if len(data) <= SMALL_FRAME:
@@ -196,9 +175,6 @@ class Arrow:
 
     def slice(self, data: Any, start: int, stop: int) -> Any:
         return data.slice(start, stop - start)
-
-    def reads_objects(self, data: Any) -> bool:
-        return False
 
     def adapt(self, adapter: InputAdapter, data: Any) -> tuple[Adapted, bool]:
         return adapt_arrow(adapter, data), False

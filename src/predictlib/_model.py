@@ -55,10 +55,6 @@ RUN_CHUNK = 512
 #: spread over many rows (house_prices, 1M rows on 2 threads: 0.89 s by slices of
 #: 32,768, 0.72 s by 131,072), small enough that the batch is never copied whole
 ADAPT_CHUNK = 131_072
-#: rows per slice of an input read through Python objects (object columns, lists): its
-#: reading holds the GIL, so smaller slices let one slice's session run (which does not)
-#: overlap the next one's reading
-OBJECT_CHUNK = 32_768
 
 #: DataFrames of at most this many rows are adapted as records (see
 #: InputAdapter.from_small_frame): pandas' per-column calls cost more than the rows
@@ -488,12 +484,12 @@ class Model:
         :class:`InputError` as :meth:`predict` does."""
         kind = kind_of(data)
         data = kind.prepare(self._adapter, data)
-        rows, step = kind.rows(data), _slice_rows(kind, data)
-        if rows <= step:
+        rows = kind.rows(data)
+        if rows <= ADAPT_CHUNK:
             return self._predict_rows(data)
         parts = []
-        for a in range(0, rows, step):
-            found = self._predict_rows(kind.slice(data, a, a + step))
+        for a in range(0, rows, ADAPT_CHUNK):
+            found = self._predict_rows(kind.slice(data, a, a + ADAPT_CHUNK))
             moved = [dataclasses.replace(p, row=(p.row or 0) + a) for p in found.problems]
             parts.append(dataclasses.replace(found, problems=moved))
         probabilities = [p.probabilities for p in parts if p.probabilities is not None]
@@ -585,9 +581,9 @@ class Model:
                 return found, False
         kind = kind_of(data)  # the input's kind (_kinds.py): how it is sliced and read
         data = kind.prepare(self._adapter, data)
-        rows, step = kind.rows(data), _slice_rows(kind, data)
-        if rows > step:
-            return self._run_by_chunks(kind, data, rows, step), False
+        rows = kind.rows(data)
+        if rows > ADAPT_CHUNK:
+            return self._run_by_chunks(kind, data, rows), False
         prepared = self._adapt(data)
         num, cat, dt = prepared.num, prepared.cat, prepared.dt
         if prepared.problems:
@@ -632,15 +628,15 @@ class Model:
             return parts[0][0]
         return [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
 
-    def _run_by_chunks(self, kind: InputKind, data: Any, rows: int, step: int) -> list[np.ndarray]:
+    def _run_by_chunks(self, kind: InputKind, data: Any, rows: int) -> list[np.ndarray]:
         """A large input (DataFrame, arrow table, column mapping), adapted and run by
-        slices of ``step`` rows (on ``batch_threads`` threads), so the whole batch is
-        never copied at once. Raises one :class:`InputError` naming the problems of
-        every slice."""
-        starts = range(0, rows, step)
+        slices of :data:`ADAPT_CHUNK` rows (on ``batch_threads`` threads), so the whole
+        batch is never copied at once. Raises one :class:`InputError` naming the problems
+        of every slice."""
+        starts = range(0, rows, ADAPT_CHUNK)
 
         def part(a: int) -> Any:
-            return kind.slice(data, a, a + step)
+            return kind.slice(data, a, a + ADAPT_CHUNK)
 
         def run(a: int) -> tuple[list[np.ndarray], list[Problem]]:
             try:
@@ -761,12 +757,6 @@ class Model:
         adapter = self._adapter if adapter is None else adapter
         adapted, single = kind_of(data).adapt(adapter, data)
         return _Prepared(*adapted, single)
-
-
-def _slice_rows(kind: InputKind, data: Any) -> int:
-    """Rows per slice of a large input of ``kind``: :data:`ADAPT_CHUNK`, or
-    :data:`OBJECT_CHUNK` when reading it holds the GIL."""
-    return min(ADAPT_CHUNK, OBJECT_CHUNK) if kind.reads_objects(data) else ADAPT_CHUNK
 
 
 def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
