@@ -15,9 +15,10 @@ value-by-value path, which names each problem.
 
 A column of mostly distinct objects (e.g. ``astype(object)`` of a pandas 3 ``str``
 column, a list of texts) is looked up in pandas' C string hash table of the
-vocabulary (each text hashed by its UTF-8 bytes, about a third of a dict lookup's
-cost, which must hash every fresh str object first), the cells not found there (missing
-markers, unseen texts, anything else) once per distinct object as above. Without
+vocabulary (each text hashed by its UTF-8 bytes in C: cheaper than a dict lookup, which
+must hash every fresh str object first); of the cells not found there, the unseen texts
+are told from other objects in C too, and those others (missing markers, numbers...)
+are looked up once per distinct object as above. Without
 pandas (or should a pandas release drop that table) the texts are copied into an
 arrow string array (when pyarrow is installed) and looked up with ``index_in``.
 pandas is never imported here: it is used only when the caller's process has it
@@ -96,9 +97,9 @@ def _by_hash_table(pd: Any, ids: CategoryIds, missing_text: str, values: np.ndar
         return None
     try:
         found = np.asarray(table.lookup(values), dtype=np.int64)
-    except (UnicodeEncodeError, TypeError, ValueError):
+    except (UnicodeEncodeError, TypeError, ValueError):  # not valid Unicode; or another pandas
         return None
-    if (found == ids.missing).any():  # the reserved text itself
+    if found.shape != values.shape or (found == ids.missing).any():  # the reserved text itself
         return None
     rest = np.flatnonzero(found < 0)
     if len(rest):
@@ -113,8 +114,13 @@ def _by_hash_table(pd: Any, ids: CategoryIds, missing_text: str, values: np.ndar
     if len(rest):
         # the texts left are unseen ones (valid Unicode: the lookup encoded them; not the
         # reserved text: the table holds it), told from other objects in C
-        _, labels = type(table)(len(rest)).factorize(values[rest])
-        is_text = labels >= 0
+        try:
+            _, labels = type(table)(len(rest)).factorize(values[rest])
+            is_text = np.asarray(labels, dtype=np.intp) >= 0
+        except (TypeError, ValueError):  # another pandas' signature: the general path
+            return None
+        if is_text.shape != rest.shape:
+            return None
         found[rest[is_text]] = ids.unseen
         rest = rest[~is_text]
     if len(rest):
