@@ -327,6 +327,12 @@ def test_a_manifest_without_category_ids_runs_model_onnx_on_texts(
     with pytest.raises(predictlib.InputError) as from_ids:
         ids.predict(bad)
     assert [str(p) for p in from_texts.value.problems] == [str(p) for p in from_ids.value.problems]
+    # text that is not valid Unicode cannot enter the string tensor: named, the rest predicted
+    odd = [records[0], dict(records[1], Neighborhood="\ud800"), records[2]]
+    found = texts.predict_rows(odd)
+    assert found.refused.tolist() == [False, True, False]
+    assert [(p.row, p.column, p.value) for p in found.problems] == [(1, "Neighborhood", "\ud800")]
+    assert found.problems == ids.predict_rows(odd).problems
 
 
 def test_a_large_frame_runs_by_chunks_with_every_problem_named(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._errors import ArtifactError, InputError, PredictlibError, Problem
+from ._ids import encodable
 from ._inputs import NAT, InputAdapter
 
 if TYPE_CHECKING:
@@ -547,14 +548,6 @@ def _merge_examples(a: Sequence[str], b: Sequence[str]) -> list[str]:
     return sorted(set(a) | set(b))[:UNSEEN_EXAMPLES]
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 class _Counter:
     """Reduces adapted arrays (texts in ``cat``) and predictions to :class:`_Counts`."""
 
@@ -610,7 +603,7 @@ class _Counter:
                         new.append(value)
                 found[slot] += number
             if new:
-                odd = [t for t in new if not _encodable(t)]
+                odd = [t for t in new if not encodable(t)]
                 if odd:
                     rows = np.isin(cat[:, j], odd)
                     not_unicode |= rows if wrong is None else rows & ~wrong

@@ -39,7 +39,8 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _encodable(text: Any) -> bool:
+def encodable(text: str) -> bool:
+    """Is ``text`` valid Unicode (no lone surrogate), as a string tensor and UTF-8 need?"""
     if text.isascii():
         return True
     try:
@@ -96,7 +97,7 @@ class CategoryIds:
             j = ids.index(None, j + 1)
             value = values[j]
             if type(value) is str:
-                if value == self._missing_text or not _encodable(value):
+                if value == self._missing_text or not encodable(value):
                     return None
                 ids[j] = self.unseen
                 if len(self._record_index) < self._remember:
@@ -129,7 +130,7 @@ class CategoryIds:
         unseen = ids < 0
         if unseen.any():
             positions = np.flatnonzero(unseen)
-            bad = [int(p) for p in positions if not _encodable(flat[p])]
+            bad = [int(p) for p in positions if not encodable(flat[p])]
             ids[positions] = self.unseen
         return ids.reshape(texts.shape), bad
 

@@ -188,9 +188,9 @@ class InputAdapter:
         self.datetime = list(datetime)
         self.columns = [*self.numeric, *self.categorical, *self.datetime]
         self.missing = missing
-        self._get_numeric = _getter(self.numeric)
-        self._get_categorical = _getter(self.categorical)
-        self._get_datetime = _getter(self.datetime)
+        self._get_numeric = record_getter(self.numeric)
+        self._get_categorical = record_getter(self.categorical)
+        self._get_datetime = record_getter(self.datetime)
 
     # ------------------------------------------------------------------ values
     def number(self, value: Any, row: int | None, column: str, problems: list[Problem]) -> float:
@@ -561,7 +561,7 @@ def _assemble(columns: list[np.ndarray], n: int, dtype: np.dtype[Any]) -> np.nda
     return out
 
 
-def _getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+def record_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """record -> the tuple of its values for ``columns`` (KeyError when one is absent)."""
     if not columns:
         return lambda record: ()

@@ -17,7 +17,7 @@ from ._artifact import Artifact, installed, read_artifact, read_checked
 from ._drift import DriftReport, Monitor, Thresholds
 from ._drift import drift as drift_of
 from ._errors import ArtifactError, InputError, PredictlibError, Problem, show_value
-from ._ids import CategoryIds
+from ._ids import CategoryIds, encodable
 from ._inputs import NAT, NOT_UNICODE, InputAdapter, ValueAt
 from ._kinds import InputKind, kind_of
 from ._lean import NO_ANSWER, LeanGraph
@@ -761,13 +761,7 @@ class Model:
 
 def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
     """(row, column) of the cells holding text that is not valid Unicode."""
-    found = []
-    for (i, j), value in np.ndenumerate(cat):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            found.append((i, j))
-    return found
+    return [(i, j) for (i, j), value in np.ndenumerate(cat) if not encodable(value)]
 
 
 def _derived(column: str) -> str:

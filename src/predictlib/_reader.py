@@ -39,32 +39,12 @@ from typing import Any
 import numpy as np
 
 from ._errors import Problem
-from ._ids import UNSEEN_REMEMBERED
-from ._inputs import InputAdapter
+from ._ids import UNSEEN_REMEMBERED, encodable
+from ._inputs import InputAdapter, record_getter
 
 _NONE_TYPE = type(None)
 _PLAIN_NUMBERS = frozenset({float, int, _NONE_TYPE})
 _NAN = math.nan
-
-
-def _encodable(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """record -> the tuple of its values for ``columns`` (KeyError when one is absent)."""
-    if not columns:
-        return lambda record: ()
-    if len(columns) == 1:
-        column = columns[0]
-        return lambda record: (record[column],)
-    return operator.itemgetter(*columns)
 
 
 class RecordReader:
@@ -80,11 +60,11 @@ class RecordReader:
         adapter: InputAdapter,
     ) -> None:
         self.width = len(numeric) + len(categorical)
-        self._numeric = _getter(list(numeric))
+        self._numeric = record_getter(list(numeric))
         self.categorical = list(categorical)
-        self._categories = _getter(self.categorical)
+        self._categories = record_getter(self.categorical)
         self.datetime = list(adapter.datetime)
-        self._moments = _getter(self.datetime)
+        self._moments = record_getter(self.datetime)
         self._adapter = adapter
         self.missing_text = missing
         self._missing = float(list(vocabulary).index(missing))
@@ -173,7 +153,7 @@ class RecordReader:
             if known is not None:
                 ids.append(known)
             else:
-                if value == self.missing_text or not _encodable(value):
+                if value == self.missing_text or not encodable(value):
                     return None
                 ids.append(self._unseen)
                 if len(index) < self._remember:
