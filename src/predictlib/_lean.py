@@ -13,7 +13,7 @@ accepted rows.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,62 +22,28 @@ import onnxruntime as ort
 from ._errors import ArtifactError
 from ._inputs import NAT, InputAdapter
 from ._reader import RecordReader
+from ._validate import message_fields
 
 _DOUBLE, _STRING, _INT64, _BOOL = 11, 8, 7, 9  # ONNX TensorProto element types
-
-
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if at >= len(data) or shift > 63:
-            raise ValueError("a truncated varint")
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, at
-        shift += 7
-
-
-def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
-    """(field number, wire type, value or start, end) of a protobuf message's fields."""
-    at = start
-    while at < end:
-        key, at = _varint(data, at)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, at = _varint(data, at)
-            yield number, wire, value, at
-        elif wire == 2:
-            length, at = _varint(data, at)
-            if at + length > end:
-                raise ValueError("a field beyond its message")
-            yield number, wire, at, at + length
-            at += length
-        elif wire in (1, 5):
-            at += 8 if wire == 1 else 4
-            yield number, wire, at, at
-        else:
-            raise ValueError(f"wire type {wire}")
 
 
 def _value_info(data: bytes, start: int, end: int) -> tuple[str, tuple[int, list[int | None]]]:
     """A ValueInfoProto: its name, element type and dimensions (None: not fixed)."""
     name, kind, dims = "", 0, []
-    for number, wire, a, b in _fields(data, start, end):
+    for number, wire, a, b in message_fields(data, start, end):
         if number == 1 and wire == 2:
             name = data[a:b].decode("utf-8", "replace")
         elif number == 2 and wire == 2:  # TypeProto
-            for n2, w2, a2, b2 in _fields(data, a, b):
+            for n2, w2, a2, b2 in message_fields(data, a, b):
                 if n2 == 1 and w2 == 2:  # tensor_type
-                    for n3, w3, a3, b3 in _fields(data, a2, b2):
+                    for n3, w3, a3, b3 in message_fields(data, a2, b2):
                         if n3 == 1 and w3 == 0:
                             kind = a3
                         elif n3 == 2 and w3 == 2:  # shape
-                            for n4, w4, a4, b4 in _fields(data, a3, b3):
+                            for n4, w4, a4, b4 in message_fields(data, a3, b3):
                                 if n4 == 1 and w4 == 2:  # dim
                                     value = None
-                                    for n5, w5, a5, _ in _fields(data, a4, b4):
+                                    for n5, w5, a5, _ in message_fields(data, a4, b4):
                                         if n5 == 1 and w5 == 0:
                                             value = a5
                                     dims.append(value)
@@ -89,9 +55,9 @@ def graph_interface(model: bytes) -> tuple[dict[str, tuple[int, list[int | None]
     onnxruntime: name -> (element type, dimensions). Raises ValueError when malformed."""
     inputs: dict[str, tuple[int, list[int | None]]] = {}
     outputs: dict[str, tuple[int, list[int | None]]] = {}
-    for number, wire, a, b in _fields(model, 0, len(model)):
+    for number, wire, a, b in message_fields(model, 0, len(model)):
         if number == 7 and wire == 2:  # ModelProto.graph
-            for n2, w2, a2, b2 in _fields(model, a, b):
+            for n2, w2, a2, b2 in message_fields(model, a, b):
                 if n2 in (11, 12) and w2 == 2:  # GraphProto.input, GraphProto.output
                     name, spec = _value_info(model, a2, b2)
                     (inputs if n2 == 11 else outputs)[name] = spec

@@ -440,7 +440,7 @@ def _run_end(data: bytes, at: int, end: int, key: int) -> int:
     return at if found is None else found.end()
 
 
-def _fields(
+def message_fields(
     data: bytes, start: int, end: int, keep: frozenset[int] = frozenset()
 ) -> Iterator[tuple[int, int, int, int]]:
     """(field number, wire type, value or start, end) of a message's fields; a repeated
@@ -485,7 +485,7 @@ def file_references(model: bytes) -> list[str]:
         children = _MESSAGES[kind]
         external = False
         name = ""
-        for number, wire, a, b in _fields(model, start, end, _KEEP.get(kind, frozenset())):
+        for number, wire, a, b in message_fields(model, start, end, _KEEP.get(kind, frozenset())):
             if kind == "tensor":
                 if number == _TENSOR_EXTERNAL_DATA or (
                     number == _TENSOR_DATA_LOCATION and wire == 0 and a == 1
