@@ -17,7 +17,7 @@ and change no bit of any output:
 *Measured.* Each rewrite runs the old and the new nodes side by side in onnxruntime (the
 session options of :func:`predictlib.default_session_options`) on :data:`CHECK_ROWS`
 rows of random mixtures (values of every magnitude, integers, 0, -0.0, ±1e300,
-±DBL_MAX, ±inf, NaN; :func:`predictlib.build.passes.fold._mixtures`) as one batch and on
+±DBL_MAX, ±inf, NaN; :func:`predictlib.build.passes.fold.mixtures`) as one batch and on
 :data:`CHECK_SINGLE_ROWS` of them one at a time (one record takes that path): every
 output must be identical bit for bit (NaN where the other has NaN), or the rewrite is
 not made. ``lean_variant`` then checks the whole compacted graph the same way against
@@ -40,7 +40,8 @@ import numpy as np
 import onnxruntime as ort
 from onnx import ModelProto, NodeProto, TensorProto, helper
 
-from .fold import _mixtures
+from .fold import mixtures
+from .fuse import ONNX_DOMAINS
 from .simplify import drop_dead, fresh_name, graph_facts, tensor_width
 
 #: rows of random mixtures each rewrite is measured on, as one batch
@@ -51,7 +52,6 @@ CHECK_SINGLE_ROWS = 64
 #: at least 128 rows of the weights in one block whatever their width (measured equal here
 #: up to 512 for one or two columns, not at 513)
 GEMM_MAX_K = 128
-_DEFAULT = ("", "ai.onnx")
 _FLOATS = frozenset({TensorProto.FLOAT, TensorProto.DOUBLE})
 
 
@@ -132,7 +132,12 @@ def _next_gemm(
     def product(tensor: str) -> NodeProto | None:
         """The MatMul by constant weights making ``tensor``, read by one node alone."""
         node = producer.get(tensor)
-        if node is None or node.op_type != "MatMul" or node.domain not in _DEFAULT or len(node.input) != 2:
+        if (
+            node is None
+            or node.op_type != "MatMul"
+            or node.domain not in ONNX_DOMAINS
+            or len(node.input) != 2
+        ):
             return None
         a, w = node.input
         weights = constants.get(w)
@@ -159,7 +164,7 @@ def _next_gemm(
         return kind is not None and kind.elem_type == TensorProto.DOUBLE and tensor_width(types, tensor) == n
 
     for node in graph.node:
-        if node.domain not in _DEFAULT or node.output[0] in tried or node.op_type not in ("Add", "Sum"):
+        if node.domain not in ONNX_DOMAINS or node.output[0] in tried or node.op_type not in ("Add", "Sum"):
             continue
         terms = list(node.input)
         if len(terms) < 2 or (node.op_type == "Add" and len(terms) != 2):
@@ -233,7 +238,7 @@ def _same_bits(
     check = helper.make_model(graph, opset_imports=list(model.opset_import))
     check.ir_version = model.ir_version
     total = sum(w for w in widths if w is not None)
-    x = _mixtures([], total, CHECK_ROWS)
+    x = mixtures([], total, CHECK_ROWS)
     x = x[np.random.default_rng(1).permutation(len(x))]
     feeds, start = {}, 0
     for i, w in zip(inputs, widths, strict=True):

@@ -48,6 +48,7 @@ import onnxruntime as ort
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from .. import tolerances
+from .fuse import ONNX_DOMAINS
 from .simplify import column_selection, drop_dead, graph_facts, tensor_width
 
 #: rows of random input mixtures each fold is measured on
@@ -56,7 +57,6 @@ CHECK_ROWS = 4096
 FOLD_OPS = frozenset({"MatMul", "Mul", "Add"})
 #: the checks a fold may rewrite (they read one tensor, element-wise)
 _CHECK_OPS = frozenset({"IsNaN", "IsInf"})
-_DEFAULT = ("", "ai.onnx")
 _MAX = np.finfo(np.float64).max
 _WIDE = np.longdouble
 
@@ -141,7 +141,7 @@ class _Step:
 def _affine_step(node: NodeProto, types: dict[str, Any], constants: dict[str, np.ndarray]) -> _Step | None:
     """The per-column affine map of an element-wise ``Mul``/``Add``/``Sub``/``Div`` by a
     float64 constant (or a ``Neg``) on a float64 matrix, None for anything else."""
-    if node.domain not in _DEFAULT or len(node.output) != 1:
+    if node.domain not in ONNX_DOMAINS or len(node.output) != 1:
         return None
     op = node.op_type
     if op == "Neg" and len(node.input) == 1:
@@ -189,7 +189,7 @@ def _affine_step(node: NodeProto, types: dict[str, Any], constants: dict[str, np
 
 def _matmul_step(node: NodeProto, types: dict[str, Any], constants: dict[str, np.ndarray]) -> _Step | None:
     """``MatMul(x, W)`` with a constant float64 ``W`` [k, m] on a float64 matrix x [N, k]."""
-    if node.op_type != "MatMul" or node.domain not in _DEFAULT or len(node.input) != 2:
+    if node.op_type != "MatMul" or node.domain not in ONNX_DOMAINS or len(node.input) != 2:
         return None
     source, weights = node.input
     w = constants.get(weights)
@@ -241,7 +241,7 @@ def _chains(model: ModelProto) -> list[_Chain]:
 
     def split(tensor: str) -> tuple[list[NodeProto], list[NodeProto]]:
         users = consumers.get(tensor, [])
-        checks = [u for u in users if u.op_type in _CHECK_OPS and u.domain in _DEFAULT]
+        checks = [u for u in users if u.op_type in _CHECK_OPS and u.domain in ONNX_DOMAINS]
         return checks, [u for u in users if not any(u is c for c in checks)]
 
     chains = []
@@ -424,7 +424,7 @@ def _measure(
     types = facts[0]
     width = tensor_width(types, chain.start)
     assert width is not None
-    x = _mixtures(steps, width)
+    x = mixtures(steps, width)
     end = chain.end
     originals = [s.node for s in steps]
     names = {i for n in [*originals, *new] for i in n.input}
@@ -483,7 +483,7 @@ def _measure(
     return float(rel.max()), float(used.max())
 
 
-def _mixtures(steps: Sequence[_Step], width: int, rows: int = CHECK_ROWS) -> np.ndarray:
+def mixtures(steps: Sequence[_Step], width: int, rows: int = CHECK_ROWS) -> np.ndarray:
     """Random inputs for a chain: per column, values in the range the steps were fitted
     for (the inputs its first affine steps map into [-1, 2]), other magnitudes,
     integers and odd values (0, -0.0, ±1e300, the overflow thresholds, ±DBL_MAX, ±inf,

@@ -56,6 +56,8 @@ _ELEMENTWISE = frozenset(
 #: by value (LabelEncoder), never parse or transform the text
 _STRING_SAFE = frozenset({"Gather", "Concat", "Identity", "Equal", "Where", "LabelEncoder"})
 ML = "ai.onnx.ml"
+#: the default ONNX domain, as a node may spell it
+ONNX_DOMAINS = ("", "ai.onnx")
 #: the operators of a fused categorical part
 FUSION_OPS = frozenset({"LabelEncoder", "Add", "Gather"})
 #: rows of random vocabulary mixtures the fused tables are checked on

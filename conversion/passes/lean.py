@@ -65,7 +65,7 @@ from .. import tolerances
 from .compact import compact as compact_graph
 from .compact import identical
 from .fold import fold_numeric
-from .fuse import CAT_IDS, ML, require_ml_opset
+from .fuse import CAT_IDS, ML, ONNX_DOMAINS, require_ml_opset
 from .simplify import drop_dead, graph_facts, simplify, tensor_width
 
 #: the lean graph's one float64 input
@@ -77,7 +77,6 @@ SIGNAL = "refused"
 _NODES_FOR_AN_INPUT = 2
 #: rows of random mixtures the lean graph is checked on against the graph it came from
 CHECK_ROWS = 4096
-_DEFAULT = ("", "ai.onnx")
 _FLAT = "cat_flat_ids"
 _FLOATS = frozenset({TensorProto.FLOAT, TensorProto.DOUBLE})
 #: element-wise operators keeping a NaN or an infinity non-finite (with finite constants;
@@ -259,7 +258,7 @@ class _Facts:
     def check(self, tensor: str) -> tuple[str, str] | None:
         """(kind, tested tensor) of a check tensor: ``nan``, ``inf``, ``le0``."""
         node = self.producer.get(tensor)
-        if node is None or node.domain not in _DEFAULT:
+        if node is None or node.domain not in ONNX_DOMAINS:
             return None
         if node.op_type == "IsNaN":
             return "nan", node.input[0]
@@ -338,7 +337,7 @@ def _simplify_flags(facts: _Facts, checks: list[str]) -> list[str]:
     out = []
     for tensor in checks:
         node = facts.producer.get(tensor)
-        if node is not None and node.op_type == "And" and node.domain in _DEFAULT:
+        if node is not None and node.op_type == "And" and node.domain in ONNX_DOMAINS:
             a, b = node.input
             negated = facts.producer.get(b)
             if negated is not None and negated.op_type == "Not" and negated.input[0] in checks:
@@ -389,7 +388,11 @@ def _poisons(facts: _Facts, checks: list[str]) -> tuple[list[str], list[str]]:
             done.update(by_tensor[tensor])
         elif kinds == {"nan", "inf", "le0"}:
             log = next(
-                (n for n in facts.consumers.get(tensor, []) if n.op_type == "Log" and n.domain in _DEFAULT),
+                (
+                    n
+                    for n in facts.consumers.get(tensor, [])
+                    if n.op_type == "Log" and n.domain in ONNX_DOMAINS
+                ),
                 None,
             )
             if log is not None:
@@ -525,7 +528,7 @@ class _Reach:
     def _next(self, tensor: str, column: int) -> Iterator[tuple[str, int]]:
         facts = self.facts
         for node in facts.consumers.get(tensor, []):
-            if node.domain not in (*_DEFAULT, ML) or len(node.output) != 1:
+            if node.domain not in (*ONNX_DOMAINS, ML) or len(node.output) != 1:
                 continue
             out, op = node.output[0], node.op_type
             if op in ("Gather", "ArrayFeatureExtractor") and node.input[0] == tensor:
@@ -540,7 +543,7 @@ class _Reach:
                     if part == tensor:
                         yield out, offset + column
                     offset += facts.width(part) or 0
-            elif op in _KEEPS_NONFINITE and node.domain in _DEFAULT:
+            elif op in _KEEPS_NONFINITE and node.domain in ONNX_DOMAINS:
                 if op == "Cast" and next((a.i for a in node.attribute if a.name == "to"), 0) not in _FLOATS:
                     continue  # a cast to an integer turns NaN into a number
                 others = [i for i in node.input if i != tensor]
@@ -755,7 +758,7 @@ def _tail(facts: _Facts, tensor: str) -> list[tuple[NodeProto, str | None]] | No
         if len(users) != 1:
             return None
         node = users[0]
-        if node.op_type not in _PACKABLE_TAIL or node.domain not in _DEFAULT or len(node.output) != 1:
+        if node.op_type not in _PACKABLE_TAIL or node.domain not in ONNX_DOMAINS or len(node.output) != 1:
             return None
         others = [i for i in node.input if i != tensor]
         if any(o not in facts.constants for o in others) or len(others) > 1:

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from .fuse import ML, drop_unused, require_ml_opset
+from .fuse import ML, ONNX_DOMAINS, drop_unused, require_ml_opset
 
 #: element types onnxruntime's ArrayFeatureExtractor takes
 _EXTRACTABLE = {
@@ -61,7 +61,7 @@ def widen_imputations(model: ModelProto) -> int:
     types, constants, producer = facts
     found: dict[str, list[tuple[NodeProto, list[int], Any]]] = {}
     for node in graph.node:
-        if node.op_type != "Where" or node.domain not in ("", "ai.onnx"):
+        if node.op_type != "Where" or node.domain not in ONNX_DOMAINS:
             continue
         mask, fill, g = node.input
         test, pick = producer.get(mask), producer.get(g)
@@ -221,7 +221,7 @@ def column_selection(node: NodeProto | None, constants: dict[str, Any]) -> tuple
     """(matrix, columns) when ``node`` selects constant columns of a matrix."""
     if node is None or len(node.input) != 2 or node.input[1] not in constants:
         return None
-    is_gather = node.op_type == "Gather" and node.domain in ("", "ai.onnx") and _axis(node) in (1, -1)
+    is_gather = node.op_type == "Gather" and node.domain in ONNX_DOMAINS and _axis(node) in (1, -1)
     is_extractor = node.op_type == "ArrayFeatureExtractor" and node.domain == "ai.onnx.ml"
     indices = np.asarray(constants[node.input[1]])
     if not (is_gather or is_extractor) or indices.ndim != 1 or indices.size == 0 or (indices < 0).any():
@@ -296,7 +296,7 @@ def select_columns_faster(model: ModelProto) -> int:
     constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     changed = 0
     for node in model.graph.node:
-        if node.op_type != "Gather" or node.domain not in ("", "ai.onnx") or node.input[1] not in constants:
+        if node.op_type != "Gather" or node.domain not in ONNX_DOMAINS or node.input[1] not in constants:
             continue
         axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
         indices = constants[node.input[1]]
@@ -353,7 +353,7 @@ def remove_no_ops(model: ModelProto) -> int:
 
 
 def _is_no_op(node: NodeProto, types: dict[str, Any], constants: dict[str, Any]) -> bool:
-    if node.domain not in ("", "ai.onnx") or len(node.output) != 1 or not node.input:
+    if node.domain not in ONNX_DOMAINS or len(node.output) != 1 or not node.input:
         return False
     source = types.get(node.input[0])
     if source is None or not source.elem_type:
@@ -405,7 +405,7 @@ def protect_matmul_scales(model: ModelProto) -> int:
             consumers.setdefault(name, []).append(node)
     rewritten = 0
     for node in list(graph.node):
-        if node.op_type not in ("Mul", "Div") or node.domain not in ("", "ai.onnx"):
+        if node.op_type not in ("Mul", "Div") or node.domain not in ONNX_DOMAINS:
             continue
         positions = [1] if node.op_type == "Div" else [0, 1]
         scale = next(
