@@ -624,9 +624,7 @@ class Model:
         )
         if any(refused is not None for _, refused in parts):
             return None
-        if len(parts) == 1:
-            return parts[0][0]
-        return [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
+        return _joined([p[0] for p in parts])
 
     def _run_by_chunks(self, kind: InputKind, data: Any, rows: int) -> list[np.ndarray]:
         """A large input (DataFrame, arrow table, column mapping), adapted and run by
@@ -652,7 +650,7 @@ class Model:
         problems = [p for _, found in parts for p in found]
         if problems:
             raise InputError(problems)
-        return [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
+        return _joined([p[0] for p in parts])
 
     def _session_run(
         self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray
@@ -669,7 +667,7 @@ class Model:
             return self._run_chunk(num[a : a + RUN_CHUNK], cat[a : a + RUN_CHUNK], dt[a : a + RUN_CHUNK])
 
         parts = _map(self.batch_threads, chunk, starts)
-        results = [np.concatenate([p[0][k] for p in parts]) for k in range(len(parts[0][0]))]
+        results = _joined([p[0] for p in parts])
         flags = None
         if any(p[1] is not None for p in parts):
             flags = np.zeros((n, len(self._checks)), dtype=bool)
@@ -757,6 +755,13 @@ class Model:
         adapter = self._adapter if adapter is None else adapter
         adapted, single = kind_of(data).adapt(adapter, data)
         return _Prepared(*adapted, single)
+
+
+def _joined(parts: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """The outputs of consecutive chunks (or slices), joined row-wise output by output."""
+    if len(parts) == 1:
+        return parts[0]
+    return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
 
 
 def _unencodable(cat: np.ndarray) -> list[tuple[int, int]]:
