@@ -6,6 +6,7 @@ anything the reader does not take, or a refused row, sends the list to the check
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from types import MappingProxyType
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import predictlib
 from predictlib.build.project import Built
@@ -93,6 +96,68 @@ def test_the_reader_fills_one_row_of_a_larger_matrix(built_models: dict[str, Bui
     np.testing.assert_array_equal(x[1:2], np.concatenate([num, cat.astype(np.float64)], axis=1))
     assert (x[[0, 2]] == 7.0).all()
     assert not reader.fill({**record, model._adapter.numeric[0]: "text"}, x, None, 2)
+
+
+@pytest.fixture(scope="module")
+def loaded(built_models: dict[str, Built]) -> dict[str, tuple[predictlib.Model, list[dict[str, Any]]]]:
+    """Per bundled model, loaded once for the property tests' many examples: the model
+    and 40 of its plain records."""
+    return {
+        name: (predictlib.load(built.folder), plain_records(built, 40))
+        for name, built in built_models.items()
+    }
+
+
+# a value of any column: plain numbers and texts, what the reader refuses (a bool, a
+# number beyond float64, the reserved text, a lone surrogate, an unhashable value), NaN
+_CELLS = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**20), 10**20),
+    st.just(10**400),
+    st.booleans(),
+    st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1)),
+    st.sampled_from(["RL", "Pave", "CollgCr", "", "never seen", "lone \ud800", "__predictlib_missing__"]),
+    st.just(["a", "list"]),
+)
+
+
+@pytest.mark.parametrize("name", ["house_prices", "house_dated"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_block_of_records_is_read_as_each_record_is(
+    loaded: dict[str, tuple[predictlib.Model, list[dict[str, Any]]]], name: str, data: Any
+) -> None:
+    """``fill_block`` (a chunk of a list of records, read column group by column group)
+    writes exactly the rows ``fill`` writes one record at a time, and takes the block
+    exactly when ``fill`` takes every record of it (else the checked path names them)."""
+    model, base = loaded[name]
+    reader = model._lean.reader
+    n = data.draw(st.integers(1, 40), label="rows")
+    records: list[Any] = [dict(r) for r in base[:n]]
+    columns = list(model.columns)
+    for _ in range(data.draw(st.integers(0, 6), label="changes")):
+        row = data.draw(st.integers(0, n - 1), label="row")
+        how = data.draw(st.sampled_from(["value", "drop", "not a dict"]), label="how")
+        if how == "value":
+            records[row] = {
+                **records[row],
+                data.draw(st.sampled_from(columns), label="column"): data.draw(_CELLS, label="cell"),
+            }
+        elif how == "drop":
+            records[row] = dict(records[row])
+            records[row].pop(data.draw(st.sampled_from(columns), label="column"), None)
+        else:
+            records[row] = MappingProxyType(dict(records[row]))
+    x, dt = reader.buffers(n)
+    taken = reader.fill_block(records, x, dt)
+    one_x, one_dt = reader.buffers(n)
+    each = [type(r) is dict and reader.fill(r, one_x, one_dt, i) for i, r in enumerate(records)]
+    assert taken == all(each)
+    if taken:
+        np.testing.assert_array_equal(x, one_x)
+        if dt is not None:
+            np.testing.assert_array_equal(dt, one_dt)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -291,11 +291,9 @@ class LeanGraph:
         """The lean graph's inputs for ``records[start:stop]``, read by the compiled
         reader; None when a record is not a plain dict the reader takes (the checked
         path then reads the whole input and names every problem)."""
-        fill = self.reader.fill
         x, dt = self.reader.buffers(stop - start)
-        for row, record in enumerate(records[start:stop]):
-            if type(record) is not dict or not fill(record, x, dt, row):
-                return None
+        if not self.reader.fill_block(records[start:stop], x, dt):
+            return None
         return {self._input: x} if dt is None else {self._input: x, "dt": dt}
 
     def _refused(self, results: list[np.ndarray]) -> np.ndarray | None:

@@ -3,11 +3,14 @@
 The lean graph (the manifest's ``lean``, see ``predictlib.build.passes.lean``) takes one
 float64 matrix ``x``: the numeric columns, then each categorical cell's index in the
 vocabulary. :meth:`RecordReader.fill` writes one record into one row of such a matrix
-(the one-row input bound to the session for a single record, or a row of a chunk for a
-list of records) with a handful of C-level calls, everything else precomputed at load:
-the column order (one ``itemgetter`` per group), the vocabulary as a dict of text ->
-index (as a float, the missing-value sentinel's index for None) and the row's binary
-layout (one ``struct.pack_into`` straight into the matrix's buffer).
+(the one-row input bound to the session for a single record) with a handful of C-level
+calls, everything else precomputed at load: the column order (one ``itemgetter`` per
+group), the vocabulary as a dict of text -> index (the index already packed as the 8
+bytes of a float64, the missing-value sentinel's for None, so the texts' part of a row is
+one ``bytes.join``) and the row's binary layout (one ``struct.pack_into`` straight into
+the matrix's buffer). :meth:`RecordReader.fill_block` reads a chunk of a list of records
+the same way, by columns group over the whole chunk: one type check, one ``struct.pack``
+of every number, one ``bytes.join`` of every text's index.
 
 It takes only the plain cases, exactly as the checked path (``predictlib._inputs``)
 would convert them:
@@ -34,6 +37,7 @@ import math
 import operator
 import struct
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -44,7 +48,14 @@ from ._inputs import InputAdapter, record_getter
 
 _NONE_TYPE = type(None)
 _PLAIN_NUMBERS = frozenset({float, int, _NONE_TYPE})
+_DICT = frozenset({dict})
 _NAN = math.nan
+_concatenated = chain.from_iterable
+
+
+def _packed(value: float) -> bytes:
+    """A float64 as the 8 bytes the matrix holds (native order, as ``struct``'s ``=d``)."""
+    return struct.pack("=d", value)
 
 
 class RecordReader:
@@ -67,14 +78,18 @@ class RecordReader:
         self._moments = record_getter(self.datetime)
         self._adapter = adapter
         self.missing_text = missing
-        self._missing = float(list(vocabulary).index(missing))
-        self._unseen = float(len(vocabulary))
-        #: text -> its index (float); None -> the sentinel's; the sentinel itself is left
-        #: out (a caller giving it is refused by the checked path)
-        self._index: dict[Any, float] = {t: float(k) for k, t in enumerate(vocabulary) if t != missing}
+        self._missing = _packed(list(vocabulary).index(missing))
+        self._unseen = _packed(len(vocabulary))
+        #: text -> its index, packed (see :func:`_packed`); None -> the sentinel's; the
+        #: sentinel itself is left out (a caller giving it is refused by the checked path)
+        self._index: dict[Any, bytes] = {t: _packed(k) for k, t in enumerate(vocabulary) if t != missing}
         self._index[None] = self._missing
         self._remember = len(self._index) + UNSEEN_REMEMBERED
-        self._pack_into: Callable[..., None] = struct.Struct(f"={self.width}d").pack_into
+        self._n_numeric = len(numeric)
+        #: one row: the numbers, then the texts' indices as one run of bytes
+        self._pack_into: Callable[..., None] = struct.Struct(
+            f"={len(numeric)}d{8 * len(self.categorical)}s"
+        ).pack_into
         self._row_bytes = 8 * self.width
         self._pack_moments: Callable[..., None] = struct.Struct(f"={len(self.datetime)}q").pack_into
         self._moment_bytes = 8 * len(self.datetime)
@@ -97,7 +112,8 @@ class RecordReader:
         return (x, dt) if self.fill(record, x, dt, 0) else None
 
     def _compile(self) -> Callable[[Mapping[str, Any], np.ndarray, np.ndarray | None, int], bool]:
-        """The reader as one closure over its precomputed parts (no attribute lookups)."""
+        """The reader as one closure over its precomputed parts (no attribute lookups;
+        :meth:`_texts_ids` inlined)."""
         numeric, categories, index, pack_into, row_bytes = (
             self._numeric,
             self._categories,
@@ -105,8 +121,8 @@ class RecordReader:
             self._pack_into,
             self._row_bytes,
         )
-        plain, nan, pick = _PLAIN_NUMBERS, _NAN, operator.itemgetter
-        slow_ids, moments = self._ids, self._moments_into if self.datetime else None
+        plain, nan, pick, join = _PLAIN_NUMBERS, _NAN, operator.itemgetter, b"".join
+        other_ids, moments = self._other_ids, self._moments_into if self.datetime else None
         several = len(self.categorical) > 1
 
         def fill(record: Mapping[str, Any], x: np.ndarray, dt: np.ndarray | None, row: int) -> bool:
@@ -119,27 +135,76 @@ class RecordReader:
                 return False
             if None in numbers:
                 numbers = tuple([nan if v is None else v for v in numbers])
+            ids: bytes | None
             try:
-                ids = pick(*texts)(index) if several else [index[t] for t in texts]
+                ids = join(pick(*texts)(index)) if several else join([index[t] for t in texts])
             except (KeyError, TypeError):
-                ids = slow_ids(texts)
+                ids = other_ids(texts)
                 if ids is None:
                     return False
             except Exception:  # noqa: BLE001 - a value whose hash or == raises: the checked path names it
                 return False
             try:
-                pack_into(x, row * row_bytes, *numbers, *ids)
+                pack_into(x, row * row_bytes, *numbers, ids)
             except (OverflowError, struct.error):
                 return False
             return True if moments is None else moments(record, dt, row)
 
         return fill
 
-    def _ids(self, texts: tuple[Any, ...]) -> Sequence[float] | None:
-        """The ids of texts when one is not a known text: unseen texts, NaN (missing);
-        None for anything the checked path must name."""
+    def fill_block(self, records: Sequence[Any], x: np.ndarray, dt: np.ndarray | None) -> bool:
+        """Writes ``records`` (plain dicts) into the first ``len(records)`` rows of ``x``
+        and ``dt`` (see :meth:`buffers`), as :meth:`fill` does one by one: each column
+        group read over the whole block at once. False (the rows then undefined) when the
+        checked path must take one of the records."""
+        n = len(records)
+        if not _DICT.issuperset(map(type, records)):
+            return False
+        try:
+            numbers = list(_concatenated(map(self._numeric, records)))
+            texts = list(_concatenated(map(self._categories, records)))
+        except (KeyError, TypeError):
+            return False
+        if not _PLAIN_NUMBERS.issuperset(map(type, numbers)):
+            return False
+        if None in numbers:
+            numbers = [_NAN if v is None else v for v in numbers]
+        try:
+            packed = struct.pack(f"={len(numbers)}d", *numbers)
+        except (OverflowError, struct.error):
+            return False
+        ids = self._texts_ids(texts)
+        if ids is None:
+            return False
+        k = self._n_numeric
+        if packed:
+            x[:n, :k] = np.frombuffer(packed).reshape(n, k)
+        if ids:
+            x[:n, k:] = np.frombuffer(ids).reshape(n, self.width - k)
+        if dt is not None:
+            for row, record in enumerate(records):
+                if not self._moments_into(record, dt, row):
+                    return False
+        return True
+
+    def _texts_ids(self, texts: Sequence[Any]) -> bytes | None:
+        """Texts -> their indices, packed, one vocabulary lookup each at C level (the
+        rest, when one is not a known text, by :meth:`_other_ids`)."""
         index = self._index
-        ids: list[float] = []
+        try:
+            if len(texts) > 1:
+                return b"".join(operator.itemgetter(*texts)(index))
+            return b"".join([index[t] for t in texts])
+        except (KeyError, TypeError):
+            return self._other_ids(texts)
+        except Exception:  # noqa: BLE001 - a value whose hash or == raises: the checked path names it
+            return None
+
+    def _other_ids(self, texts: Sequence[Any]) -> bytes | None:
+        """The packed indices of texts when one is not a known text: unseen texts, NaN
+        (missing); None for anything the checked path must name."""
+        index = self._index
+        ids: list[bytes] = []
         for value in texts:
             if value is None:
                 ids.append(self._missing)
@@ -158,7 +223,7 @@ class RecordReader:
                 ids.append(self._unseen)
                 if len(index) < self._remember:
                     index[value] = self._unseen  # one dict store: thread-safe
-        return ids
+        return b"".join(ids)
 
     def _moments_into(self, record: Mapping[str, Any], dt: np.ndarray | None, row: int) -> bool:
         try:
