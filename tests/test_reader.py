@@ -122,7 +122,7 @@ _CELLS = st.one_of(
 )
 
 
-@pytest.mark.parametrize("name", ["house_prices", "house_dated"])
+@pytest.mark.parametrize("name", ["house_prices", "house_dated", "penguins"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_a_block_of_records_is_read_as_each_record_is(
@@ -149,15 +149,15 @@ def test_a_block_of_records_is_read_as_each_record_is(
             records[row].pop(data.draw(st.sampled_from(columns), label="column"), None)
         else:
             records[row] = MappingProxyType(dict(records[row]))
-    x, dt = reader.buffers(n)
-    taken = reader.fill_block(records, x, dt)
-    one_x, one_dt = reader.buffers(n)
-    each = [type(r) is dict and reader.fill(r, one_x, one_dt, i) for i, r in enumerate(records)]
+    block_x, block_moments = reader.buffers(n)
+    taken = reader.fill_block(records, block_x, block_moments)
+    one_x, one_moments = reader.buffers(n)
+    each = [type(r) is dict and reader.fill(r, one_x, one_moments, i) for i, r in enumerate(records)]
     assert taken == all(each)
     if taken:
-        np.testing.assert_array_equal(x, one_x)
-        if dt is not None:
-            np.testing.assert_array_equal(dt, one_dt)
+        np.testing.assert_array_equal(block_x, one_x)
+        if block_moments is not None:
+            np.testing.assert_array_equal(block_moments, one_moments)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -9,7 +9,7 @@ group), the vocabulary as a dict of text -> index (the index already packed as t
 bytes of a float64, the missing-value sentinel's for None, so the texts' part of a row is
 one ``bytes.join``) and the row's binary layout (one ``struct.pack_into`` straight into
 the matrix's buffer). :meth:`RecordReader.fill_block` reads a chunk of a list of records
-the same way, by columns group over the whole chunk: one type check, one ``struct.pack``
+the same way, column group by column group over the whole chunk: one type check, one ``struct.pack``
 of every number, one ``bytes.join`` of every text's index.
 
 It takes only the plain cases, exactly as the checked path (``predictlib._inputs``)
