@@ -112,18 +112,16 @@ class RecordReader:
         return (x, dt) if self.fill(record, x, dt, 0) else None
 
     def _compile(self) -> Callable[[Mapping[str, Any], np.ndarray, np.ndarray | None, int], bool]:
-        """The reader as one closure over its precomputed parts (no attribute lookups;
-        :meth:`_texts_ids` inlined)."""
-        numeric, categories, index, pack_into, row_bytes = (
+        """The reader as one closure over its precomputed parts (no attribute lookups)."""
+        numeric, categories, texts_ids, pack_into, row_bytes = (
             self._numeric,
             self._categories,
-            self._index,
+            self._texts_ids,
             self._pack_into,
             self._row_bytes,
         )
-        plain, nan, pick, join = _PLAIN_NUMBERS, _NAN, operator.itemgetter, b"".join
-        other_ids, moments = self._other_ids, self._moments_into if self.datetime else None
-        several = len(self.categorical) > 1
+        plain, nan = _PLAIN_NUMBERS, _NAN
+        moments = self._moments_into if self.datetime else None
 
         def fill(record: Mapping[str, Any], x: np.ndarray, dt: np.ndarray | None, row: int) -> bool:
             try:
@@ -135,14 +133,8 @@ class RecordReader:
                 return False
             if None in numbers:
                 numbers = tuple([nan if v is None else v for v in numbers])
-            ids: bytes | None
-            try:
-                ids = join(pick(*texts)(index)) if several else join([index[t] for t in texts])
-            except (KeyError, TypeError):
-                ids = other_ids(texts)
-                if ids is None:
-                    return False
-            except Exception:  # noqa: BLE001 - a value whose hash or == raises: the checked path names it
+            ids = texts_ids(texts)
+            if ids is None:
                 return False
             try:
                 pack_into(x, row * row_bytes, *numbers, ids)
