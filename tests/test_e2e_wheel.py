@@ -10,6 +10,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from test_reader import a_compiler
 
 from predictlib.build import tolerances
 from predictlib.build.project import Built
@@ -20,11 +21,13 @@ pytestmark = pytest.mark.slow
 SCRIPT = """
 import importlib.util, json, sys
 import predictlib
+from predictlib._reader import compiled_reader
 record = json.loads(sys.argv[1])
 price = predictlib.predict(record, model="house_prices")
 print(json.dumps({
     "available": predictlib.available(),
     "price": price,
+    "compiled": compiled_reader() is not None,
     "absent": [m for m in ("sklearn", "feature_engine", "pandas", "scipy", "skl2onnx") if importlib.util.find_spec(m) is None],
 }))
 """
@@ -69,6 +72,10 @@ def test_wheels_install_and_predict_in_a_fresh_venv(
     result = json.loads(out.stdout)
     version = house_prices.manifest["version"]
     assert result["available"] == {"house_prices": version}
+    # the wheel carries the compiled record reader where the build found a C compiler
+    compiled = a_compiler() is not None
+    assert result["compiled"] is compiled
+    assert runtime_wheel.name.endswith("-py3-none-any.whl") is not compiled
     assert sorted(result["absent"]) == sorted(["sklearn", "feature_engine", "pandas", "scipy", "skl2onnx"])
     # the command-line interface comes with the runtime
     listed = subprocess.run(

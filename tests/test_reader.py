@@ -1,14 +1,20 @@
-"""The runtime's compiled reader (src/predictlib/_reader.py) and the lean graph's call
-paths (src/predictlib/_lean.py) beyond one record: lists of records read row by row into
-the lean graph's input, by chunks run on the pool, with the DataFrame path's answers;
-anything the reader does not take, or a refused row, sends the list to the checked path.
+"""The runtime's compiled reader (src/predictlib/_reader.py, and its C loop
+src/predictlib/_speedups.c) and the lean graph's call paths (src/predictlib/_lean.py)
+beyond one record: lists of records read row by row into the lean graph's input, by
+chunks run on the pool, with the DataFrame path's answers; anything the reader does not
+take, or a refused row, sends the list to the checked path. The C loop reads exactly as
+the Python reader does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import math
+import shutil
+import struct
+import sysconfig
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import predictlib
+from predictlib._reader import RecordReader, compiled_reader
 from predictlib.build.project import Built
 
 MODELS = ["house_prices", "penguins", "house_band", "house_dated", "ames", "house_sklearn"]
@@ -186,3 +193,142 @@ def test_one_record_refuses_and_answers_as_the_checked_path(
             slow = [str(p).replace("row 0, ", "") for p in exc.problems]
         assert (fast == slow) or (fast != fast and slow != slow), (case.get("id"), fast, slow)
         assert ("problems" in case) == isinstance(fast, list)
+
+
+# --- the compiled reader (src/predictlib/_speedups.c) -------------------------------------
+
+
+def python_reader(model: predictlib.Model) -> RecordReader:
+    """The model's reader as it reads without ``predictlib._speedups``."""
+    adapter = model._adapter
+    vocabulary = list(model._manifest["lean"]["vocabulary"])
+    return RecordReader(adapter.numeric, adapter.categorical, vocabulary, adapter.missing, adapter)
+
+
+def a_compiler() -> str | None:
+    """The C compiler the build would use, when this machine has it."""
+    compiler = (sysconfig.get_config_var("CC") or "").split()
+    return shutil.which(compiler[0]) if compiler else None
+
+
+def test_this_install_reads_records_with_the_compiled_reader(built_models: dict[str, Built]) -> None:
+    """The build compiles ``predictlib._speedups`` where a C compiler is found (the wheel
+    is pure Python without one): an install that should carry it does, and models use it."""
+    if a_compiler() is None:
+        pytest.skip("no C compiler here: predictlib is installed without predictlib._speedups")
+    assert compiled_reader() is not None
+    assert predictlib.load(built_models["penguins"].folder)._lean.reader._compiled_read is not None
+
+
+def test_the_compiled_reader_can_be_switched_off(
+    built_models: dict[str, Built], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = built_models["house_prices"]
+    records = plain_records(built, 600)
+    expected = predictlib.load(built.folder).predict(records)
+    monkeypatch.setenv("PREDICTLIB_PURE_PYTHON", "1")
+    assert compiled_reader() is None
+    model = predictlib.load(built.folder)
+    assert model._lean.reader._compiled_read is None
+    np.testing.assert_array_equal(model.predict(records), expected)
+    assert model.predict(records[0]) == expected[0]
+    monkeypatch.setenv("PREDICTLIB_PURE_PYTHON", "0")
+    assert compiled_reader() is (None if a_compiler() is None else compiled_reader())
+
+
+class _Text(str):
+    pass
+
+
+class _Level(enum.IntEnum):
+    ONE = 1
+
+
+# beyond _CELLS: what only exact types tell apart (subclasses of str, float and int, numpy
+# scalars), NaN and None for a text, a value whose hash raises
+_MORE_CELLS = st.one_of(
+    _CELLS,
+    st.sampled_from(
+        [np.float64(2.5), np.int64(3), np.str_("RL"), _Text("Pave"), _Level.ONE, math.nan, -math.nan, 1.0]
+    ),
+    st.builds(lambda: _Unhashable()),
+)
+
+
+class _Unhashable:
+    def __hash__(self) -> int:
+        raise RuntimeError("no hash")
+
+
+@pytest.mark.parametrize("name", ["house_prices", "house_dated", "penguins"])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_compiled_reader_reads_as_the_python_reader(
+    loaded: dict[str, tuple[predictlib.Model, list[dict[str, Any]]]], name: str, data: Any
+) -> None:
+    """``predictlib._speedups`` takes a record exactly when the Python reader does (the
+    rest it leaves to it) and writes the same bits, one record at a time and by blocks."""
+    model, base = loaded[name]
+    compiled = model._lean.reader
+    if compiled._compiled_read is None:
+        pytest.skip("this install has no predictlib._speedups (no C compiler when it was built)")
+    python = python_reader(model)
+    n = data.draw(st.integers(1, 40), label="rows")
+    records: list[Any] = [dict(r) for r in base[:n]]
+    columns = list(model.columns)
+    for _ in range(data.draw(st.integers(0, 6), label="changes")):
+        row = data.draw(st.integers(0, n - 1), label="row")
+        how = data.draw(st.sampled_from(["value", "value", "drop", "not a dict"]), label="how")
+        if how == "value":
+            column = data.draw(st.sampled_from(columns), label="column")
+            records[row] = {**records[row], column: data.draw(_MORE_CELLS, label="cell")}
+        elif how == "drop":
+            records[row] = {k: v for k, v in records[row].items() if k != data.draw(st.sampled_from(columns))}
+        else:
+            records[row] = MappingProxyType(dict(records[row]))
+    x_c, moments_c = compiled.buffers(n)
+    x_p, moments_p = python.buffers(n)
+    each = [compiled.fill(r, x_c, moments_c, i) for i, r in enumerate(records)]
+    assert each == [python.fill(r, x_p, moments_p, i) for i, r in enumerate(records)]
+    taken = np.array(each, dtype=bool)
+    np.testing.assert_array_equal(x_c[taken].view(np.uint64), x_p[taken].view(np.uint64))
+    if moments_c is not None:
+        np.testing.assert_array_equal(moments_c[taken], moments_p[taken])
+    block_c, block_moments_c = compiled.buffers(n)
+    block_p, block_moments_p = python.buffers(n)
+    block_taken = compiled.fill_block(records, block_c, block_moments_c)
+    assert block_taken == python.fill_block(records, block_p, block_moments_p)
+    if block_taken:
+        np.testing.assert_array_equal(block_c.view(np.uint64), block_p.view(np.uint64))
+        np.testing.assert_array_equal(block_c.view(np.uint64), x_c.view(np.uint64))
+        if block_moments_c is not None:
+            np.testing.assert_array_equal(block_moments_c, block_moments_p)
+
+
+def test_read_records_stops_at_the_first_record_it_leaves_and_checks_its_arguments() -> None:
+    read = compiled_reader()
+    if read is None:
+        pytest.skip("this install has no predictlib._speedups (no C compiler when it was built)")
+    index = {"a": struct.pack("=d", 0.0), "b": struct.pack("=d", 1.0), None: struct.pack("=d", 2.0)}
+    missing = index[None]
+    layout = (("n",), ("t",), index, missing)
+    x = np.full((4, 2), 7.0)
+    records = [{"n": 1, "t": "b"}, {"n": None, "t": math.nan}, {"n": 2.5, "t": "unseen"}, {"n": 3, "t": "a"}]
+    assert read(records, *layout, x, 0) == 2
+    np.testing.assert_array_equal(x[:2], [[1.0, 1.0], [math.nan, 2.0]])
+    assert read(records[3:], *layout, x, 3) == 1 and x[3].tolist() == [3.0, 0.0]
+    assert read([{"n": True, "t": "a"}], *layout, x, 0) == 0  # a bool: the Python reader's
+    assert read([{"t": "a"}], *layout, x, 0) == 0  # an absent column
+    assert read([], *layout, x, 4) == 0
+    with pytest.raises(ValueError, match="fewer than rows 3 to 5"):
+        read(records[:2], *layout, x, 3)
+    with pytest.raises(ValueError, match="fewer than rows"):
+        read(records[:1], *layout, x, -1)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        read(records, *layout, frozen, 0)
+    with pytest.raises(TypeError, match="8 bytes"):
+        read(records, ("n",), ("t",), index, b"short", x, 0)
+    with pytest.raises(TypeError, match="7 arguments"):
+        read(records, *layout, x)  # type: ignore[call-arg]

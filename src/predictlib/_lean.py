@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from ._errors import ArtifactError
 from ._inputs import NAT, InputAdapter
-from ._reader import RecordReader
+from ._reader import RecordReader, compiled_reader
 from ._validate import message_fields
 
 _DOUBLE, _STRING, _INT64, _BOOL = 11, 8, 7, 9  # ONNX TensorProto element types
@@ -177,7 +177,9 @@ class LeanGraph:
             consistent = False
         if not consistent:
             raise ArtifactError(f"{source}: the manifest's lean section does not match its inputs")
-        reader = RecordReader(adapter.numeric, adapter.categorical, vocabulary, adapter.missing, adapter)
+        reader = RecordReader(
+            adapter.numeric, adapter.categorical, vocabulary, adapter.missing, adapter, compiled_reader()
+        )
         return cls(spec, session, model_onnx, session.get_session_options(), main, checks, reader, source)
 
     def check(self, source: str, classes: Sequence[Any], label_type: str | None = None) -> None:

@@ -29,12 +29,20 @@ would convert them:
 A record the reader does not take returns None: the caller's checked path builds the
 arrays and names every problem. So the input contract is the checked path's, whatever
 the reader takes.
+
+When the install carries ``predictlib._speedups`` (compiled from ``_speedups.c`` by the
+build when a C compiler is found), the numbers and the known texts are read by its
+``read_records``, which takes exactly the records this reader takes at first sight and
+stops at any other: the Python reader then takes that record (unseen texts, datetimes
+and everything it leaves to the checked path). ``PREDICTLIB_PURE_PYTHON=1`` switches
+the compiled reader off.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
@@ -53,6 +61,26 @@ _NAN = math.nan
 _concatenated = chain.from_iterable
 
 
+#: the ``VERSION`` of ``_speedups.c`` this reader calls (another build is not used)
+SPEEDUPS_VERSION = 1
+#: ``read_records(records, numeric, texts, index, missing, out, row) -> rows written``
+ReadRecords = Callable[
+    [Sequence[Any], tuple[str, ...], tuple[str, ...], dict[Any, bytes], bytes, np.ndarray, int], int
+]
+
+
+def compiled_reader() -> ReadRecords | None:
+    """``predictlib._speedups.read_records`` when this install carries the compiled reader
+    (of this version) and ``PREDICTLIB_PURE_PYTHON`` does not switch it off; else None."""
+    if os.environ.get("PREDICTLIB_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    return _speedups.read_records if getattr(_speedups, "VERSION", None) == SPEEDUPS_VERSION else None
+
+
 def _packed(value: float) -> bytes:
     """A float64 as the 8 bytes the matrix holds (native order, as ``struct``'s ``=d``)."""
     return struct.pack("=d", value)
@@ -69,9 +97,13 @@ class RecordReader:
         vocabulary: Sequence[str],
         missing: str,
         adapter: InputAdapter,
+        compiled: ReadRecords | None = None,
     ) -> None:
+        """``compiled``: the C reader (:func:`compiled_reader`), or None to read in Python."""
         self.width = len(numeric) + len(categorical)
         self._numeric = record_getter(list(numeric))
+        #: the column names as the compiled reader takes them
+        self._numeric_names, self._text_names = tuple(numeric), tuple(categorical)
         self.categorical = list(categorical)
         self._categories = record_getter(self.categorical)
         self.datetime = list(adapter.datetime)
@@ -93,6 +125,7 @@ class RecordReader:
         self._row_bytes = 8 * self.width
         self._pack_moments: Callable[..., None] = struct.Struct(f"={len(self.datetime)}q").pack_into
         self._moment_bytes = 8 * len(self.datetime)
+        self._compiled_read = compiled
 
         #: ``fill(record, x, dt, row)``: writes the record into row ``row`` of ``x``
         #: (float64 ``[N, width]``, C-contiguous) and of ``dt`` (int64 ``[N, n]``, None for
@@ -142,13 +175,37 @@ class RecordReader:
                 return False
             return True if moments is None else moments(record, dt, row)
 
-        return fill
+        read = self._compiled_read
+        if read is None:
+            return fill
+        names, text_names, index, missing = self._numeric_names, self._text_names, self._index, self._missing
+
+        def fill_compiled(record: Mapping[str, Any], x: np.ndarray, dt: np.ndarray | None, row: int) -> bool:
+            if read((record,), names, text_names, index, missing, x, row):
+                return True if moments is None else moments(record, dt, row)
+            return fill(record, x, dt, row)
+
+        return fill_compiled
 
     def fill_block(self, records: Sequence[Any], x: np.ndarray, dt: np.ndarray | None) -> bool:
         """Writes ``records`` (plain dicts) into the first ``len(records)`` rows of ``x``
         and ``dt`` (see :meth:`buffers`), as :meth:`fill` does one by one: each column
         group read over the whole block at once. False (the rows then undefined) when the
         checked path must take one of the records."""
+        n = len(records)
+        read = self._compiled_read
+        taken = read is not None and (
+            read(records, self._numeric_names, self._text_names, self._index, self._missing, x, 0) == n
+        )
+        if not (taken or self._fill_block_python(records, x)):
+            return False
+        if dt is not None:
+            for row, record in enumerate(records):
+                if not self._moments_into(record, dt, row):
+                    return False
+        return True
+
+    def _fill_block_python(self, records: Sequence[Any], x: np.ndarray) -> bool:
         n = len(records)
         if not _DICT.issuperset(map(type, records)):
             return False
@@ -173,10 +230,6 @@ class RecordReader:
             x[:n, :k] = np.frombuffer(packed).reshape(n, k)
         if ids:
             x[:n, k:] = np.frombuffer(ids).reshape(n, self.width - k)
-        if dt is not None:
-            for row, record in enumerate(records):
-                if not self._moments_into(record, dt, row):
-                    return False
         return True
 
     def _texts_ids(self, texts: Sequence[Any]) -> bytes | None:

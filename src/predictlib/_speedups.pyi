@@ -1,0 +1,17 @@
+"""The record reader's inner loop in C (``_speedups.c``); optional, see ``_reader.py``."""
+
+from collections.abc import Sequence
+from typing import Any
+
+VERSION: int
+
+def read_records(
+    records: Sequence[Any],
+    numeric: tuple[str, ...],
+    texts: tuple[str, ...],
+    index: dict[Any, bytes],
+    missing: bytes,
+    out: Any,
+    row: int,
+    /,
+) -> int: ...
