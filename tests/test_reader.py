@@ -326,6 +326,17 @@ def test_read_records_stops_at_the_first_record_it_leaves_and_checks_its_argumen
     assert read([{"n": True, "t": "a"}], *layout, x, 0) == 0  # a bool: the Python reader's
     assert read([{"t": "a"}], *layout, x, 0) == 0  # an absent column
     assert read([], *layout, x, 4) == 0
+    emptied: list[Any] = []
+
+    class _Emptying(str):  # a key whose == empties the list being read
+        __hash__ = str.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            emptied.clear()
+            return str.__eq__(self, other)
+
+    emptied += [{_Emptying("n"): 1.5, "t": "a"}, {"n": 2.5, "t": "b"}]
+    assert read(emptied, *layout, x, 0) == 1 and x[0].tolist() == [1.5, 0.0] and not emptied
     with pytest.raises(ValueError, match="fewer than rows 3 to 5"):
         read(records[:2], *layout, x, 3)
     with pytest.raises(ValueError, match="fewer than rows"):

@@ -120,11 +120,18 @@ read_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                      view.len, row, row + n);
         return NULL;
     }
-    PyObject **items = PySequence_Fast_ITEMS(records);
     char *base = (char *)view.buf + row * row_bytes;
     Py_ssize_t written = 0;
-    while (written < n && fill_row(items[written], &layout, base + written * row_bytes))
+    /* a value's __eq__ may change the list: its length and items are read afresh */
+    while (written < n && written < PySequence_Fast_GET_SIZE(records)) {
+        PyObject *record = PySequence_Fast_GET_ITEM(records, written);
+        Py_INCREF(record);
+        int taken = fill_row(record, &layout, base + written * row_bytes);
+        Py_DECREF(record);
+        if (!taken)
+            break;
         written++;
+    }
     PyBuffer_Release(&view);
     Py_DECREF(records);
     return PyLong_FromSsize_t(written);
