@@ -129,6 +129,24 @@ _CELLS = st.one_of(
 )
 
 
+def drawn_records(data: Any, base: list[dict[str, Any]], columns: list[str], cells: Any) -> list[Any]:
+    """Up to 40 of ``base``'s records, up to six of them changed: a value drawn from
+    ``cells`` in a column, a column dropped, or the record made a mapping not a dict."""
+    n = data.draw(st.integers(1, 40), label="rows")
+    records: list[Any] = [dict(r) for r in base[:n]]
+    for _ in range(data.draw(st.integers(0, 6), label="changes")):
+        row = data.draw(st.integers(0, n - 1), label="row")
+        how = data.draw(st.sampled_from(["value", "value", "drop", "not a dict"]), label="how")
+        column = data.draw(st.sampled_from(columns), label="column")
+        if how == "value":
+            records[row] = {**records[row], column: data.draw(cells, label="cell")}
+        elif how == "drop":
+            records[row] = {k: v for k, v in records[row].items() if k != column}
+        else:
+            records[row] = MappingProxyType(dict(records[row]))
+    return records
+
+
 @pytest.mark.parametrize("name", ["house_prices", "house_dated", "penguins"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -140,22 +158,8 @@ def test_a_block_of_records_is_read_as_each_record_is(
     exactly when ``fill`` takes every record of it (else the checked path names them)."""
     model, base = loaded[name]
     reader = model._lean.reader
-    n = data.draw(st.integers(1, 40), label="rows")
-    records: list[Any] = [dict(r) for r in base[:n]]
-    columns = list(model.columns)
-    for _ in range(data.draw(st.integers(0, 6), label="changes")):
-        row = data.draw(st.integers(0, n - 1), label="row")
-        how = data.draw(st.sampled_from(["value", "drop", "not a dict"]), label="how")
-        if how == "value":
-            records[row] = {
-                **records[row],
-                data.draw(st.sampled_from(columns), label="column"): data.draw(_CELLS, label="cell"),
-            }
-        elif how == "drop":
-            records[row] = dict(records[row])
-            records[row].pop(data.draw(st.sampled_from(columns), label="column"), None)
-        else:
-            records[row] = MappingProxyType(dict(records[row]))
+    records = drawn_records(data, base, list(model.columns), _CELLS)
+    n = len(records)
     block_x, block_moments = reader.buffers(n)
     taken = reader.fill_block(records, block_x, block_moments)
     one_x, one_moments = reader.buffers(n)
@@ -280,21 +284,9 @@ def test_the_compiled_reader_reads_as_the_python_reader(
     for reader in (compiled, python):  # both remember the base records' unseen texts, so
         x, moments = reader.buffers(1)  # the compiled reader decides the records below
         assert all([reader.fill(r, x, moments, 0) for r in base])
-    n = data.draw(st.integers(1, 40), label="rows")
-    records: list[Any] = [dict(r) for r in base[:n]]
-    columns = list(model.columns)
-    for _ in range(data.draw(st.integers(0, 6), label="changes")):
-        row = data.draw(st.integers(0, n - 1), label="row")
-        how = data.draw(st.sampled_from(["value", "value", "drop", "not a dict"]), label="how")
-        if how == "value":
-            column = data.draw(st.sampled_from(columns), label="column")
-            cells = _EXOTIC_CELLS if data.draw(st.booleans(), label="exotic") else _CELLS
-            records[row] = {**records[row], column: data.draw(cells, label="cell")}
-        elif how == "drop":
-            dropped = data.draw(st.sampled_from(columns), label="dropped")
-            records[row] = {k: v for k, v in records[row].items() if k != dropped}
-        else:
-            records[row] = MappingProxyType(dict(records[row]))
+    cells = st.booleans().flatmap(lambda exotic: _EXOTIC_CELLS if exotic else _CELLS)
+    records = drawn_records(data, base, list(model.columns), cells)
+    n = len(records)
     x_c, moments_c = compiled.buffers(n)
     x_p, moments_p = python.buffers(n)
     each = [compiled.fill(r, x_c, moments_c, i) for i, r in enumerate(records)]
