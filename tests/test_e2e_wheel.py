@@ -21,13 +21,13 @@ pytestmark = pytest.mark.slow
 SCRIPT = """
 import importlib.util, json, sys
 import predictlib
-from predictlib._reader import compiled_reader
+from predictlib._reader import c_loop
 record = json.loads(sys.argv[1])
 price = predictlib.predict(record, model="house_prices")
 print(json.dumps({
     "available": predictlib.available(),
     "price": price,
-    "compiled": compiled_reader() is not None,
+    "compiled": c_loop() is not None,
     "absent": [m for m in ("sklearn", "feature_engine", "pandas", "scipy", "skl2onnx") if importlib.util.find_spec(m) is None],
 }))
 """

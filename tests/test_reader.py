@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import predictlib
-from predictlib._reader import RecordReader, compiled_reader
+from predictlib._reader import RecordReader, c_loop
 from predictlib.build.project import Built
 
 MODELS = ["house_prices", "penguins", "house_band", "house_dated", "ames", "house_sklearn"]
@@ -199,15 +199,15 @@ def test_one_record_refuses_and_answers_as_the_checked_path(
         assert ("problems" in case) == isinstance(fast, list)
 
 
-# --- the compiled reader (src/predictlib/_speedups.c) -------------------------------------
+# --- the C loop (src/predictlib/_speedups.c) ----------------------------------------------
 
 
-def fresh_reader(model: predictlib.Model, compiled: bool) -> RecordReader:
+def fresh_reader(model: predictlib.Model, with_c_loop: bool) -> RecordReader:
     """A new reader of the model (no unseen text remembered yet), with or without
     ``predictlib._speedups``."""
     adapter = model._adapter
     vocabulary = list(model._manifest["lean"]["vocabulary"])
-    read = compiled_reader() if compiled else None
+    read = c_loop() if with_c_loop else None
     return RecordReader(adapter.numeric, adapter.categorical, vocabulary, adapter.missing, adapter, read)
 
 
@@ -217,31 +217,31 @@ def a_compiler() -> str | None:
     return shutil.which(compiler[0]) if compiler else None
 
 
-def test_this_install_reads_records_with_the_compiled_reader(built_models: dict[str, Built]) -> None:
+def test_this_install_reads_records_with_the_c_loop(built_models: dict[str, Built]) -> None:
     """The build compiles ``predictlib._speedups`` where a C compiler is found (the wheel
     is pure Python without one): an install that should carry it does, and models use it."""
     if a_compiler() is None:
         pytest.skip("no C compiler here: predictlib is installed without predictlib._speedups")
-    assert compiled_reader() is not None
-    assert predictlib.load(built_models["penguins"].folder)._lean.reader._compiled_read is not None
+    assert c_loop() is not None
+    assert predictlib.load(built_models["penguins"].folder)._lean.reader._c_loop is not None
 
 
-def test_the_compiled_reader_can_be_switched_off(
+def test_the_c_loop_can_be_switched_off(
     built_models: dict[str, Built], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built = built_models["house_prices"]
     records = plain_records(built, 600)
     expected = predictlib.load(built.folder).predict(records)
     monkeypatch.setenv("PREDICTLIB_PURE_PYTHON", "1")
-    assert compiled_reader() is None
+    assert c_loop() is None
     model = predictlib.load(built.folder)
-    assert model._lean.reader._compiled_read is None
+    assert model._lean.reader._c_loop is None
     np.testing.assert_array_equal(model.predict(records), expected)
     assert model.predict(records[0]) == expected[0]
     monkeypatch.delenv("PREDICTLIB_PURE_PYTHON")
-    unset = compiled_reader()
+    unset = c_loop()
     monkeypatch.setenv("PREDICTLIB_PURE_PYTHON", "0")  # "0" (or empty) does not switch it off
-    assert compiled_reader() is unset
+    assert c_loop() is unset
 
 
 class _Text(str):
@@ -270,7 +270,7 @@ _EXOTIC_CELLS = st.integers(0, len(_EXOTIC)).map(lambda i: _EXOTIC[i] if i < len
 @pytest.mark.parametrize("name", ["house_prices", "house_dated", "penguins"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_the_compiled_reader_reads_as_the_python_reader(
+def test_the_c_loop_reads_as_the_python_reader(
     loaded: dict[str, tuple[predictlib.Model, list[dict[str, Any]]]], name: str, data: Any
 ) -> None:
     """``predictlib._speedups`` takes a record exactly when the Python reader does (the
@@ -278,11 +278,11 @@ def test_the_compiled_reader_reads_as_the_python_reader(
     Both readers start afresh: which texts a reader has remembered as unseen decides
     some records (a ``str`` subclass beside an unseen text goes to the checked path)."""
     model, base = loaded[name]
-    if compiled_reader() is None:
+    if c_loop() is None:
         pytest.skip("this install has no predictlib._speedups (no C compiler when it was built)")
-    compiled, python = fresh_reader(model, compiled=True), fresh_reader(model, compiled=False)
+    compiled, python = fresh_reader(model, with_c_loop=True), fresh_reader(model, with_c_loop=False)
     for reader in (compiled, python):  # both remember the base records' unseen texts, so
-        x, moments = reader.buffers(1)  # the compiled reader decides the records below
+        x, moments = reader.buffers(1)  # the C loop decides the records below
         assert all([reader.fill(r, x, moments, 0) for r in base])
     cells = st.booleans().flatmap(lambda exotic: _EXOTIC_CELLS if exotic else _CELLS)
     records = drawn_records(data, base, list(model.columns), cells)
@@ -307,7 +307,7 @@ def test_the_compiled_reader_reads_as_the_python_reader(
 
 
 def test_read_records_stops_at_the_first_record_it_leaves_and_checks_its_arguments() -> None:
-    read = compiled_reader()
+    read = c_loop()
     if read is None:
         pytest.skip("this install has no predictlib._speedups (no C compiler when it was built)")
     index = {"a": struct.pack("=d", 0.0), "b": struct.pack("=d", 1.0), None: struct.pack("=d", 2.0)}

@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from ._errors import ArtifactError
 from ._inputs import NAT, InputAdapter
-from ._reader import RecordReader, compiled_reader
+from ._reader import RecordReader, c_loop
 from ._validate import message_fields
 
 _DOUBLE, _STRING, _INT64, _BOOL = 11, 8, 7, 9  # ONNX TensorProto element types
@@ -178,7 +178,7 @@ class LeanGraph:
         if not consistent:
             raise ArtifactError(f"{source}: the manifest's lean section does not match its inputs")
         reader = RecordReader(
-            adapter.numeric, adapter.categorical, vocabulary, adapter.missing, adapter, compiled_reader()
+            adapter.numeric, adapter.categorical, vocabulary, adapter.missing, adapter, c_loop()
         )
         return cls(spec, session, model_onnx, session.get_session_options(), main, checks, reader, source)
 

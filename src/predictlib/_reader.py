@@ -69,8 +69,8 @@ ReadRecords = Callable[
 ]
 
 
-def compiled_reader() -> ReadRecords | None:
-    """``predictlib._speedups.read_records`` when this install carries the compiled reader
+def c_loop() -> ReadRecords | None:
+    """``predictlib._speedups.read_records``, the C loop, when this install carries it
     (of this version) and ``PREDICTLIB_PURE_PYTHON`` does not switch it off; else None."""
     if os.environ.get("PREDICTLIB_PURE_PYTHON", "") not in ("", "0"):
         return None
@@ -97,14 +97,13 @@ class RecordReader:
         vocabulary: Sequence[str],
         missing: str,
         adapter: InputAdapter,
-        compiled: ReadRecords | None = None,
+        c_loop: ReadRecords | None = None,
     ) -> None:
-        """``compiled``: the C reader (:func:`compiled_reader`), or None to read in Python."""
+        """``c_loop``: the C loop (:func:`c_loop`), or None to read in Python."""
         self.width = len(numeric) + len(categorical)
         self._numeric = record_getter(list(numeric))
-        #: the column names as the compiled reader takes them
-        self._numeric_names, self._text_names = tuple(numeric), tuple(categorical)
-        self.categorical = list(categorical)
+        self._numeric_names = tuple(numeric)  # as the C loop takes them (and the texts')
+        self.categorical = tuple(categorical)
         self._categories = record_getter(self.categorical)
         self.datetime = list(adapter.datetime)
         self._moments = record_getter(self.datetime)
@@ -125,7 +124,7 @@ class RecordReader:
         self._row_bytes = 8 * self.width
         self._pack_moments: Callable[..., None] = struct.Struct(f"={len(self.datetime)}q").pack_into
         self._moment_bytes = 8 * len(self.datetime)
-        self._compiled_read = compiled
+        self._c_loop = c_loop
 
         #: ``fill(record, x, dt, row)``: writes the record into row ``row`` of ``x``
         #: (float64 ``[N, width]``, C-contiguous) and of ``dt`` (int64 ``[N, n]``, None for
@@ -175,10 +174,10 @@ class RecordReader:
                 return False
             return True if moments is None else moments(record, dt, row)
 
-        read = self._compiled_read
+        read = self._c_loop
         if read is None:
             return fill
-        names, text_names, index, missing = self._numeric_names, self._text_names, self._index, self._missing
+        names, text_names, index, missing = self._numeric_names, self.categorical, self._index, self._missing
 
         def fill_compiled(record: Mapping[str, Any], x: np.ndarray, dt: np.ndarray | None, row: int) -> bool:
             if read((record,), names, text_names, index, missing, x, row):
@@ -193,9 +192,9 @@ class RecordReader:
         group read over the whole block at once. False (the rows then undefined) when the
         checked path must take one of the records."""
         n = len(records)
-        read = self._compiled_read
+        read = self._c_loop
         taken = read is not None and (
-            read(records, self._numeric_names, self._text_names, self._index, self._missing, x, 0) == n
+            read(records, self._numeric_names, self.categorical, self._index, self._missing, x, 0) == n
         )
         if not (taken or self._fill_block_python(records, x)):
             return False
