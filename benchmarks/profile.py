@@ -14,7 +14,10 @@ Stages, each timed on its own (median of many calls):
   model's (``num`` float64 and ``cat`` strings, one row);
 * ``python_side``: predict - session_run (adaptation, dispatch, refusal check, output);
 * ``graph_above_floor``: session_run - onnxruntime_floor_grouped (what the graph's
-  nodes cost).
+  nodes cost);
+* ``tree_ensemble_alone``: the graph's ``TreeEnsemble`` node run as a graph of its own,
+  on the inputs the records give it (graphs of tree models only): the part of the call
+  no graph pass can take away.
 
 Stages are timed separately (each in its own loop), so they do not add up exactly.
 
@@ -37,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.utils
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
@@ -209,6 +213,9 @@ def profile_single_row(
     stages["outputs"] = _time_outputs(model, results, wanted)
     stages["onnxruntime_floor"] = floor_latency(calls)
     stages["onnxruntime_floor_grouped"] = grouped_floor_latency(feeds[0], calls)
+    trees = tree_ensemble_latency(folder, feeds, calls)
+    if trees is not None:
+        stages["tree_ensemble_alone"] = trees
     p50 = {k: v.get("p50_us") for k, v in stages.items()}
     stages["python_side"] = {"p50_us": p50["predict"] - p50["session_run"]}
     stages["graph_above_floor"] = {"p50_us": p50["session_run"] - p50["onnxruntime_floor_grouped"]}
@@ -219,6 +226,30 @@ def profile_single_row(
     }
     result["optimized_nodes"] = result["onnxruntime_profile"]["rows_1"]["nodes_executed"]
     return result
+
+
+def tree_ensemble_latency(
+    folder: Path, feeds: Sequence[dict[str, Any]], calls: int = CALLS
+) -> dict[str, Any] | None:
+    """The latency of the graph's ``TreeEnsemble`` node alone (a graph of that one node,
+    same session options), on the inputs ``feeds`` give it; None for a graph without one."""
+    graph = folder / "model.ids.onnx"
+    if not graph.is_file():
+        graph = folder / "model.onnx"
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(graph)))
+    trees = [n for n in model.graph.node if n.op_type.startswith("TreeEnsemble")]
+    if not trees:
+        return None
+    node = trees[0]
+    extractor = onnx.utils.Extractor(model)
+    before = extractor.extract_model([i.name for i in model.graph.input], [node.input[0]])
+    alone = extractor.extract_model([node.input[0]], list(node.output))
+    options = predictlib.default_session_options()
+    providers = ["CPUExecutionProvider"]
+    inputs = ort.InferenceSession(before.SerializeToString(), sess_options=options, providers=providers)
+    tree_feeds = [{node.input[0]: inputs.run(None, f)[0]} for f in feeds]
+    session = ort.InferenceSession(alone.SerializeToString(), sess_options=options, providers=providers)
+    return latency(lambda f: session.run(None, f), tree_feeds, calls=calls, warmup=WARMUP)
 
 
 def _time_outputs(model: Any, results: list[list[np.ndarray]], wanted: list[str]) -> dict[str, Any]:
