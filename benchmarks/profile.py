@@ -111,10 +111,16 @@ def session_for(folder: Path, **options: Any) -> ort.InferenceSession:
     so = predictlib.default_session_options()
     for key, value in options.items():
         setattr(so, key, value)
+    return ort.InferenceSession(
+        graph_file(folder).read_bytes(), sess_options=so, providers=["CPUExecutionProvider"]
+    )
+
+
+def graph_file(folder: Path) -> Path:
+    """The graph predictlib runs: ``model.ids.onnx`` when the artifact has one, else
+    ``model.onnx``."""
     graph = folder / "model.ids.onnx"
-    if not graph.is_file():
-        graph = folder / "model.onnx"
-    return ort.InferenceSession(graph.read_bytes(), sess_options=so, providers=["CPUExecutionProvider"])
+    return graph if graph.is_file() else folder / "model.onnx"
 
 
 def stack(feeds_list: Sequence[dict[str, Any]], rows: int) -> dict[str, Any]:
@@ -233,10 +239,7 @@ def tree_ensemble_latency(
 ) -> dict[str, Any] | None:
     """The latency of the graph's ``TreeEnsemble`` node alone (a graph of that one node,
     same session options), on the inputs ``feeds`` give it; None for a graph without one."""
-    graph = folder / "model.ids.onnx"
-    if not graph.is_file():
-        graph = folder / "model.onnx"
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(graph)))
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(graph_file(folder))))
     trees = [n for n in model.graph.node if n.op_type.startswith("TreeEnsemble")]
     if not trees:
         return None
