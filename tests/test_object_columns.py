@@ -5,7 +5,9 @@ the same problems as the per-value path, whatever the objects."""
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import predictlib
+from predictlib import _objects
 from predictlib._ids import CategoryIds
+from predictlib._native import speedups
 from predictlib._objects import MIN_ROWS, _by_hash_table, plain_numbers
 from predictlib.build.project import Built
 from predictlib.build.stages.verify import records_from_frame
@@ -213,22 +217,40 @@ def test_a_known_text_with_a_nul_is_unseen(model: predictlib.Model, frame: pd.Da
     np.testing.assert_array_equal(model.predict(lists), model.predict(expected))
 
 
+class _Float(float):
+    pass
+
+
+class _Int(int):
+    pass
+
+
 NUMBERS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),  # beyond int64 and float64's exact range
     st.floats(allow_nan=True, allow_infinity=True),
     st.none(),
-    st.sampled_from([10**400, True, np.int64(7), np.float32(0.1), "1.5"]),
+    st.sampled_from([10**400, 2**63, 2**53 + 1, -(2**64), -0.0, True, np.int64(7), np.float32(0.1), "1.5"]),
+    st.sampled_from([_Float(2.5), _Float("nan"), _Int(3)]),  # subclasses: the per-value path
 )
 
 
+@pytest.mark.parametrize("with_c", [True, False], ids=["C", "numpy"])
 @settings(max_examples=400, deadline=None)
-@given(st.lists(NUMBERS, max_size=30), st.booleans())
-def test_plain_numbers_convert_as_float_does(values: list[Any], as_array: bool) -> None:
-    """A list (or object array) of plain numbers becomes exactly ``float(v)`` per value
-    (None: NaN), whichever numpy route it takes; anything else (a bool, text, an int
-    beyond float64) is left to the per-value path (None)."""
-    given_values = np.fromiter(values, dtype=object, count=len(values)) if as_array else values
-    found = plain_numbers(given_values)
+@given(values=st.lists(NUMBERS, max_size=30), form=st.sampled_from(["list", "tuple", "array"]))
+def test_plain_numbers_convert_as_float_does(values: list[Any], form: str, with_c: bool) -> None:
+    """A list, tuple or object array of plain numbers becomes exactly ``float(v)`` per
+    value (None: NaN, with math.nan's bits), whether ``predictlib._speedups`` reads it in C
+    or numpy does; anything else (a bool, a subclass, text, an int beyond float64) is left
+    to the per-value path (None)."""
+    if with_c and speedups() is None:
+        pytest.skip("this install has no predictlib._speedups")
+    given_values: Any = {
+        "list": values,
+        "tuple": tuple(values),
+        "array": np.fromiter(values, dtype=object, count=len(values)),
+    }[form]
+    with mock.patch.object(_objects, "speedups", speedups if with_c else lambda: None):
+        found = plain_numbers(given_values)
     plain = all(type(v) in (int, float, type(None), np.int64, np.float32) for v in values)
     try:
         expected = [math.nan if v is None else float(v) for v in values] if plain else None
@@ -238,4 +260,25 @@ def test_plain_numbers_convert_as_float_does(values: list[Any], as_array: bool) 
         assert found is None
     else:
         assert found is not None and found.dtype == np.float64
-        np.testing.assert_array_equal(found, np.array(expected, dtype=np.float64))
+        # the same bits, NaN's and -0.0's included
+        assert found.tobytes() == np.array(expected, dtype=np.float64).tobytes()
+
+
+def test_read_numbers_declines_what_it_does_not_take_and_checks_its_arguments() -> None:
+    module = speedups()
+    if module is None:
+        pytest.skip("this install has no predictlib._speedups")
+    out = np.full(4, 7.0)
+    assert module.read_numbers([1, 2.5, None, -0.0], out) == 4
+    assert out.tobytes() == np.array([1.0, 2.5, math.nan, -0.0]).tobytes()
+    for odd in (True, _Float(1.0), _Int(1), np.float64(1.0), "1", 10**400, Decimal(1)):
+        assert module.read_numbers([1.0, odd], np.empty(2)) == -1, odd
+    assert module.read_numbers((), np.empty(0)) == 0
+    with pytest.raises(TypeError, match="list or a tuple"):
+        module.read_numbers(np.array([1.0]), np.empty(1))
+    with pytest.raises(ValueError, match="fewer than 3 values"):
+        module.read_numbers([1.0, 2.0, 3.0], np.empty(2))
+    with pytest.raises(BufferError):
+        module.read_numbers([1.0], b"12345678")  # not writable
+    with pytest.raises(TypeError, match="2 arguments"):
+        module.read_numbers([1.0])

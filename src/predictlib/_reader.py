@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 import operator
-import os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
@@ -53,6 +52,7 @@ import numpy as np
 from ._errors import Problem
 from ._ids import UNSEEN_REMEMBERED, encodable
 from ._inputs import InputAdapter, record_getter
+from ._native import speedups
 
 _NONE_TYPE = type(None)
 _PLAIN_NUMBERS = frozenset({float, int, _NONE_TYPE})
@@ -61,8 +61,6 @@ _NAN = math.nan
 _concatenated = chain.from_iterable
 
 
-#: the ``VERSION`` of ``_speedups.c`` this reader calls (another build is not used)
-SPEEDUPS_VERSION = 1
 #: ``read_records(records, numeric, texts, index, missing, out, row) -> rows written``
 ReadRecords = Callable[
     [Sequence[Any], tuple[str, ...], tuple[str, ...], dict[Any, bytes], bytes, np.ndarray, int], int
@@ -71,14 +69,9 @@ ReadRecords = Callable[
 
 def c_loop() -> ReadRecords | None:
     """``predictlib._speedups.read_records``, the C loop, when this install carries it
-    (of this version) and ``PREDICTLIB_PURE_PYTHON`` does not switch it off; else None."""
-    if os.environ.get("PREDICTLIB_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    try:
-        from . import _speedups
-    except ImportError:
-        return None
-    return _speedups.read_records if getattr(_speedups, "VERSION", None) == SPEEDUPS_VERSION else None
+    (see :func:`predictlib._native.speedups`); else None."""
+    module = speedups()
+    return None if module is None else module.read_records
 
 
 def _packed(value: float) -> bytes:

@@ -1,4 +1,5 @@
-/* predictlib._speedups: the record reader's inner loop in C (optional).
+/* predictlib._speedups: the record reader's inner loop, and lists of numbers read, in C
+ * (optional).
  *
  * predictlib/_reader.py reads plain dicts into the lean graph's float64 input; this is
  * the same reading, value for value, without CPython's per-value overhead. It takes
@@ -10,6 +11,10 @@
  * arguments, a buffer too small); any exception a record raises is cleared and the
  * record is left to the Python reader, which raises it again where it must.
  *
+ * read_numbers reads a list (or tuple) of numbers that are exactly float, int or None
+ * into float64, as predictlib/_objects.py's plain_numbers does with numpy, and declines
+ * anything else, which numpy's conversion or the per-value path then takes.
+ *
  * Built by hatch_build.py when a C compiler is found; predictlib runs without it.
  */
 #define PY_SSIZE_T_CLEAN
@@ -18,7 +23,7 @@
 #include <string.h>
 
 /* _reader.py checks this before using the module (a stale build is ignored) */
-#define SPEEDUPS_VERSION 1
+#define SPEEDUPS_VERSION 2
 
 typedef struct {
     PyObject *numeric; /* tuple of column names, the numbers' order in a row */
@@ -137,8 +142,68 @@ read_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(written);
 }
 
+
+PyDoc_STRVAR(read_numbers_doc,
+"read_numbers(values, out) -> int\n\n"
+"Writes values (a list or tuple) into out (float64, C order, at least len(values)):\n"
+"float as it is, int as float(int) rounds it, None as NaN. Returns len(values), or -1\n"
+"(out then partly written) at the first value that is anything else (a bool, a float\n"
+"or int subclass, a numpy scalar, an int beyond float64, text...).");
+
+static PyObject *
+read_numbers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "read_numbers takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *values = args[0];
+    if (!PyList_CheckExact(values) && !PyTuple_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "read_numbers: values must be a list or a tuple");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    /* no Python code runs below (exact types only): the list stays as it is */
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(values);
+    PyObject **items = PySequence_Fast_ITEMS(values);
+    if (view.len / 8 < n) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_ValueError, "read_numbers: out holds %zd bytes, fewer than %zd values need",
+                     view.len, n);
+        return NULL;
+    }
+    char *out = (char *)view.buf;
+    Py_ssize_t read = n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = items[i];
+        double number;
+        if (PyFloat_CheckExact(value))
+            number = PyFloat_AS_DOUBLE(value);
+        else if (PyLong_CheckExact(value)) {
+            number = PyLong_AsDouble(value); /* rounds as float(int) */
+            if (number == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear(); /* beyond float64 */
+                read = -1;
+                break;
+            }
+        }
+        else if (value == Py_None)
+            memcpy(&number, &NAN_BITS, 8);
+        else {
+            read = -1;
+            break;
+        }
+        memcpy(out + 8 * i, &number, 8);
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(read);
+}
+
 static PyMethodDef methods[] = {
     {"read_records", (PyCFunction)(void (*)(void))read_records, METH_FASTCALL, read_records_doc},
+    {"read_numbers", (PyCFunction)(void (*)(void))read_numbers, METH_FASTCALL, read_numbers_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -156,7 +221,7 @@ static PyModuleDef_Slot slots[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "predictlib._speedups",
-    .m_doc = "The record reader's inner loop in C (see predictlib/_reader.py).",
+    .m_doc = "The record reader's inner loop and lists of numbers read in C (see predictlib/_native.py).",
     .m_size = 0,
     .m_methods = methods,
     .m_slots = slots,

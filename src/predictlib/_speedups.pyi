@@ -1,4 +1,5 @@
-"""The record reader's inner loop in C (``_speedups.c``); optional, see ``_reader.py``."""
+"""The record reader's inner loop and lists of numbers read in C (``_speedups.c``);
+optional, see ``_native.py``."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -15,3 +16,4 @@ def read_records(
     row: int,
     /,
 ) -> int: ...
+def read_numbers(values: list[Any] | tuple[Any, ...], out: Any, /) -> int: ...
