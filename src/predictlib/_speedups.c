@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* _reader.py checks this before using the module (a stale build is ignored) */
+/* _native.py checks this before using the module (a stale build is ignored) */
 #define SPEEDUPS_VERSION 2
 
 typedef struct {
@@ -141,7 +141,6 @@ read_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(records);
     return PyLong_FromSsize_t(written);
 }
-
 
 PyDoc_STRVAR(read_numbers_doc,
 "read_numbers(values, out) -> int\n\n"
