@@ -1,12 +1,13 @@
 """Hatchling build hook: compiles ``predictlib._speedups`` (``src/predictlib/_speedups.c``,
-the record reader's inner loop and the reading of lists of numbers) into the wheel when a
-C compiler is found.
+the record reader's inner loop, the reading of lists of numbers and the lookup of object
+columns' texts) into the wheel when a C compiler is found.
 
-It is optional by design: predictlib reads records and lists in Python and numpy without
-it, so a machine without a compiler (or without Python's headers) still builds a working
-wheel, a pure one (``py3-none-any``), and the build says why. With it, the wheel is
-tagged for this interpreter and platform. An editable install (``pip install -e .``) gets the module
-compiled in place, beside the sources (ignored by git, left out of the wheels).
+It is optional by design: predictlib reads records, lists and object columns in Python
+and numpy without it, so a machine without a compiler (or without Python's headers) still
+builds a working wheel, a pure one (``py3-none-any``), and the build says why. With it,
+the wheel is tagged for this interpreter and platform. An editable install (``pip install
+-e .``) gets the module compiled in place, beside the sources (ignored by git, left out of
+the wheels).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class SpeedupsHook(BuildHookInterface):
         except Exception as error:  # noqa: BLE001 - no compiler, no headers: a pure wheel
             self.app.display_warning(
                 f"predictlib: {MODULE} was not compiled ({type(error).__name__}: {error}); "
-                "the wheel reads records and lists of numbers in Python and numpy, which is slower "
-                "but gives the same answers"
+                "the wheel reads records, lists of numbers and object columns in Python and numpy, "
+                "which is slower but gives the same answers"
             )
             return
         if version == "editable":

@@ -1,10 +1,12 @@
 """pandas ``object`` text columns (and numpy object arrays, lists of texts) take the fast
-path by object identity, pandas' C string hash table or arrow: the same predictions and
-the same problems as the per-value path, whatever the objects."""
+path (predictlib's C lookup; without it, by object identity, pandas' C string hash table
+or arrow): the same predictions and the same problems as the per-value path, whatever
+the objects."""
 
 from __future__ import annotations
 
 import math
+import sys
 from decimal import Decimal
 from typing import Any
 from unittest import mock
@@ -19,20 +21,26 @@ import predictlib
 from predictlib import _objects
 from predictlib._ids import CategoryIds
 from predictlib._native import speedups
-from predictlib._objects import MIN_ROWS, _by_hash_table, plain_numbers
+from predictlib._objects import MIN_ROWS, _by_hash_table, _by_text_table, plain_numbers
 from predictlib.build.project import Built
 from predictlib.build.stages.verify import records_from_frame
 
 
-@pytest.fixture(scope="module", params=["hash table", "arrow"])
+@pytest.fixture(scope="module", params=["C", "hash table", "arrow"])
 def model(house_prices: Built, request: pytest.FixtureRequest) -> Any:
-    """The model, with distinct objects looked up in pandas' hash table or (as without
-    pandas' table) through arrow."""
+    """The model, with object columns looked up by predictlib's C module or, as without
+    it, by object identity and in pandas' hash table or (as without pandas' table)
+    through arrow."""
     loaded = predictlib.load(house_prices.folder)
     ids = loaded._adapter.ids
     assert ids is not None and ids.string_table() is not None
-    if request.param == "arrow":
-        ids.string_table = lambda: None  # this model's only
+    if request.param == "C":
+        if ids.text_table() is None:
+            pytest.skip("this install has no predictlib._speedups")
+    else:  # this model's only
+        ids.text_table = lambda: None
+        if request.param == "arrow":
+            ids.string_table = lambda: None
     return loaded
 
 
@@ -145,7 +153,7 @@ def test_records_and_lists_read_by_columns_as_by_values(
             np.testing.assert_array_equal(got, expected)
 
 
-VOCABULARY = ["NAmes", "Gd", "é", "a b", "", "__missing__"]
+VOCABULARY = ["NAmes", "Gd", "é", "a b", "", "__missing__", "€uro", "🙂", "Kürzere Straße 12"]
 
 
 class Text(str):
@@ -175,7 +183,7 @@ def expected_ids(ids: CategoryIds, values: list[Any]) -> list[int] | None:
 
 CELLS = st.one_of(
     st.sampled_from(VOCABULARY),
-    st.text(max_size=4),  # unseen texts, NULs, lone surrogates, now and then a known one
+    st.text(st.characters(exclude_categories=()), max_size=4),  # unseen texts, NULs, lone surrogates...
     st.sampled_from(VOCABULARY).map(Text),
     st.sampled_from(VOCABULARY).map(lambda t: t + "\x00"),  # a known text's bytes, and more
     st.sampled_from([None, math.nan, pd.NA, 3, 2.5, True, b"Gd"]),
@@ -202,6 +210,83 @@ def test_hash_table_ids_are_the_per_value_ids(values: list[Any]) -> None:
         assert expected is not None, values
         assert found.tolist() == expected
     assert all(a is b for a, b in zip(cells, values, strict=True))  # the caller's cells untouched
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(CELLS, min_size=1, max_size=40),
+    with_pandas=st.booleans(),
+    block=st.integers(1, 9),
+    into=st.booleans(),
+)
+def test_text_table_ids_are_the_per_value_ids(
+    values: list[Any], with_pandas: bool, block: int, into: bool
+) -> None:
+    """predictlib's C lookup (taken a block of cells at a time, into a column of a
+    matrix or not) gives the per-value path's ids; it declines (None) only where that
+    path names a problem, or for a str subclass (the per-value path then reads it)."""
+    if speedups() is None:
+        pytest.skip("this install has no predictlib._speedups")
+    ids = CategoryIds(VOCABULARY, "__missing__")
+    cells = np.empty(len(values), dtype=object)
+    cells[:] = values
+    matrix = np.full((len(values), 3), -9, dtype=np.int64)
+    with mock.patch.object(_objects, "TEXT_BLOCK", block):
+        found = _by_text_table(
+            pd if with_pandas else None,
+            ids,
+            "__missing__",
+            cells,
+            ids.text_table(),
+            matrix[:, 1] if into else None,
+        )
+    assert all(a is b for a, b in zip(cells, values, strict=True))  # the caller's cells untouched
+    assert (matrix[:, [0, 2]] == -9).all()  # nothing written beside the column given
+    if found is not None and into:
+        assert np.shares_memory(found, matrix)
+    expected = expected_ids(ids, values)
+    if found is None:
+        assert expected is None or any(type(v) is Text for v in values), values
+    else:
+        assert expected is not None, values
+        assert found.tolist() == expected
+
+
+def test_text_ids_checks_its_arguments() -> None:
+    module = speedups()
+    if module is None:
+        pytest.skip("this install has no predictlib._speedups")
+    ids = CategoryIds(VOCABULARY, "__missing__")
+    table = ids.text_table()
+    cells = np.array(["Gd", None, math.nan, "never", 3, Text("Gd"), "\ud800", "🙂"], dtype=object)
+    out = np.full(len(cells), -9, dtype=np.int64)
+    assert module.text_ids(table, cells, out, np.empty(3, dtype=np.intp)) == 3
+    assert out.tolist() == [1, 5, 5, ids.unseen, -1, -1, -1, 7]
+    fresh = np.array([f"{k} Gd" for k in range(1000)] + [float(k) for k in range(1000)], dtype=object)
+    references = [sys.getrefcount(v) for v in fresh]
+    assert module.text_ids(table, fresh, np.empty(2000, dtype=np.int64), np.empty(7, dtype=np.intp)) == 1000
+    assert [sys.getrefcount(v) for v in fresh] == references  # every reference it took, dropped
+    sentinel = np.array(["Gd", "__missing__", "NAmes"], dtype=object)
+    assert module.text_ids(table, sentinel, np.empty(3, dtype=np.int64), np.empty(1, dtype=np.intp)) == -1
+    held = np.empty(4, dtype=np.intp)
+    with pytest.raises(TypeError, match="1-D C-contiguous object array"):
+        module.text_ids(table, np.array([1.0, 2.0]), out, held)
+    with pytest.raises(TypeError, match="1-D C-contiguous object array"):
+        module.text_ids(table, cells.reshape(2, 4), out, held)
+    with pytest.raises(ValueError, match="int64 array of at least 8 cells"):
+        module.text_ids(table, cells, out[:7], held)
+    with pytest.raises(ValueError, match="int64 array"):
+        module.text_ids(table, cells, out.astype(np.float64), held)
+    with pytest.raises(ValueError, match="scratch"):
+        module.text_ids(table, cells, out, np.empty(0, dtype=np.intp))
+    with pytest.raises(ValueError, match="PyCapsule"):
+        module.text_ids(object(), cells, out, held)
+    with pytest.raises(TypeError, match="4 arguments"):
+        module.text_ids(table, cells, out)
+    with pytest.raises(TypeError, match="list of str"):
+        module.text_table(("Gd", "__missing__"), 1)
+    with pytest.raises(ValueError, match="index the vocabulary"):
+        module.text_table(["Gd"], 1)
 
 
 @pytest.mark.parametrize("text", ["NAmes\x00", "NAmes\x00xyz", "\x00NAmes"], ids=repr)

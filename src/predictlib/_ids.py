@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ._native import speedups
+
 #: how many texts outside the vocabulary :meth:`CategoryIds.row` remembers, at most ...
 UNSEEN_REMEMBERED = 4096
 #: ... and how much memory they may take, in bytes (``sys.getsizeof`` of the texts): a
@@ -79,6 +81,7 @@ class CategoryIds:
         self._remembered_bytes = 0
         self._arrow_vocabulary: Any = None
         self._string_table: Any = None
+        self._text_table: Any = None
 
     def row(self, values: Sequence[Any]) -> np.ndarray | None:
         """The ``[1, len(values)]`` ids of one record's raw values: str, None or NaN
@@ -133,6 +136,18 @@ class CategoryIds:
             bad = [int(p) for p in positions if not encodable(flat[p])]
             ids[positions] = self.unseen
         return ids.reshape(texts.shape), bad
+
+    def text_table(self) -> Any:
+        """The C module's table of the vocabulary (``predictlib._speedups.text_table``,
+        for ``text_ids``) when this install carries the module (see
+        :mod:`predictlib._native`); None otherwise."""
+        if self._text_table is None:
+            module = speedups()
+            if module is None:
+                return None
+            # built whole, then shared (two threads may both build one: either will do)
+            self._text_table = module.text_table(self.vocabulary, self.missing)
+        return self._text_table
 
     def string_table(self) -> Any:
         """pandas' C hash table of the vocabulary (text -> id, ``lookup`` of an object

@@ -431,11 +431,15 @@ class InputAdapter:
             num = _assemble(
                 [self._numeric_column(data[c], c, problems) for c in self.numeric], n, np.dtype(np.float64)
             )
-        cat = _assemble(
-            [self._categorical_column(data[c], c, problems) for c in self.categorical],
-            n,
-            np.dtype(object if self.ids is None else np.int64),
-        )
+        cat = np.empty((n, len(self.categorical)), dtype=object if self.ids is None else np.int64)
+        # an object column's ids may be written straight into the matrix (``into``): its
+        # strided writes cost less than a column of ids allocated, then copied
+        into = [cat[:, j] for j in range(len(self.categorical))]
+        cat_columns = [
+            self._categorical_column(data[c], c, problems, column)
+            for c, column in zip(self.categorical, into, strict=True)
+        ]
+        _assemble_into(cat, [None if a is b else a for a, b in zip(cat_columns, into, strict=True)])
         moments = _assemble(
             [self.datetime_column(data[c], c, problems) for c in self.datetime], n, np.dtype(np.int64)
         )
@@ -500,8 +504,11 @@ class InputAdapter:
             [self.number(v, i, column, problems) for i, v in enumerate(_to_list(values))], dtype=np.float64
         )
 
-    def _categorical_column(self, values: Any, column: str, problems: list[Problem]) -> np.ndarray:
-        """A column as texts, or as ids when the model takes ids."""
+    def _categorical_column(
+        self, values: Any, column: str, problems: list[Problem], into: np.ndarray | None = None
+    ) -> np.ndarray:
+        """A column as texts, or as ids when the model takes ids: ``into`` itself (a view
+        of the caller's matrix) when they were written there."""
         if self.ids is not None:
             arrow = _as_arrow_strings(values)
             if arrow is not None:
@@ -510,7 +517,7 @@ class InputAdapter:
                     return ids
             from ._objects import object_array, object_ids  # object columns, lists of texts
 
-            ids = object_ids(self.ids, self.missing, object_array(values))
+            ids = object_ids(self.ids, self.missing, object_array(values), into)
             if ids is not None:
                 return ids
         texts = _as_string_array(values, self.missing)
@@ -550,13 +557,18 @@ _ASSEMBLE_ROWS = 8192
 
 
 def _assemble(columns: list[np.ndarray], n: int, dtype: np.dtype[Any]) -> np.ndarray:
-    """The ``[n, len(columns)]`` C-ordered array of 1-D ``columns``, filled a block of
-    rows at a time: column-by-column writes into a large row-major array would miss
-    the cache on every value."""
-    out = np.empty((n, len(columns)), dtype=dtype)
-    for start in range(0, n, _ASSEMBLE_ROWS):
+    """The ``[n, len(columns)]`` C-ordered array of 1-D ``columns``."""
+    return _assemble_into(np.empty((n, len(columns)), dtype=dtype), columns)
+
+
+def _assemble_into(out: np.ndarray, columns: Sequence[np.ndarray | None]) -> np.ndarray:
+    """``out`` (``[n, len(columns)]``, C order) with each 1-D column copied into its place
+    (None: in place already), a block of rows at a time: column-by-column writes into a
+    large row-major array would miss the cache on every value."""
+    given = [(j, values) for j, values in enumerate(columns) if values is not None]
+    for start in range(0, len(out), _ASSEMBLE_ROWS):
         block = out[start : start + _ASSEMBLE_ROWS]
-        for j, values in enumerate(columns):
+        for j, values in given:
             block[:, j] = values[start : start + _ASSEMBLE_ROWS]
     return out
 

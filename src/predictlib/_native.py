@@ -1,7 +1,8 @@
 """``predictlib._speedups``, the optional C module (``_speedups.c``), when this install
-carries it: the record reader's loop (``_reader.py``) and the reading of lists of
-numbers (``_objects.py``). The build compiles it when a C compiler is found; without it, or with
-``PREDICTLIB_PURE_PYTHON=1``, predictlib reads in Python and numpy, with the same answers.
+carries it: the record reader's loop (``_reader.py``), the reading of lists of numbers
+and the lookup of object columns' texts (``_objects.py``). The build compiles it when a C
+compiler is found; without it, or with ``PREDICTLIB_PURE_PYTHON=1``, predictlib reads in
+Python, numpy and pandas' or arrow's lookups, with the same answers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 from types import ModuleType
 
 #: the ``VERSION`` of ``_speedups.c`` this package calls (another build is not used)
-SPEEDUPS_VERSION = 2
+SPEEDUPS_VERSION = 3
 
 
 def speedups() -> ModuleType | None:

@@ -1,11 +1,20 @@
 """Object columns (pandas ``object`` dtype, numpy object arrays) as category ids,
-looked up once per distinct *object* instead of once per cell.
+without a Python step per cell.
 
-A column of Python objects holds pointers. Where a column repeats the same objects
-(pandas' CSV reader makes one str object per distinct text of a chunk, and so do most
-loaders: pandas 2's default ``object`` columns), the pointers are hashed as int64 by
-``pandas.factorize`` (C, no Python object touched), each distinct object is looked
-up once (str: its id; None, NaN, pandas.NA: missing) and the ids are taken by the
+With predictlib's C module (``_speedups.c``; see :mod:`predictlib._native`), every cell
+is looked up by its characters in a C table of the vocabulary (``text_ids``): exact
+``str`` by their characters, None and NaN as missing. It takes a block of cells at a
+time: a reference to each object (with the GIL), the lookups (without it: the other
+thread of a batch runs meanwhile, and no object can go away, whatever another thread
+does to the column), the references dropped (with the GIL). The cells it leaves (str
+subclasses, other missing markers, numbers...) are looked up once per distinct object,
+as below. The ids may be written straight into a column of the caller's matrix.
+
+Without the module: a column of Python objects holds pointers. Where a column repeats
+the same objects (pandas' CSV reader makes one str object per distinct text of a chunk,
+and so do most loaders: pandas 2's default ``object`` columns), the pointers are hashed
+as int64 by ``pandas.factorize`` (C, no Python object touched), each distinct object is
+looked up once (str: its id; None, NaN, pandas.NA: missing) and the ids are taken by the
 codes. The same object always has the same id, so the result is the per-cell lookup's
 by construction; a column of distinct objects only costs the factorization more.
 
@@ -14,15 +23,14 @@ reserved missing-value text, text that is not valid Unicode) sends the column to
 value-by-value path, which names each problem.
 
 A column of mostly distinct objects (e.g. ``astype(object)`` of a pandas 3 ``str``
-column, a list of texts) is looked up in pandas' C string hash table of the
-vocabulary (each text hashed by its UTF-8 bytes in C: cheaper than a dict lookup, which
-must hash every fresh str object first); of the cells not found there, the unseen texts
-are told from other objects in C too, and those others (missing markers, numbers...)
-are looked up once per distinct object as above. Without
-pandas (or should a pandas release drop that table) the texts are copied into an
-arrow string array (when pyarrow is installed) and looked up with ``index_in``.
-pandas is never imported here: it is used only when the caller's process has it
-already (its objects are being adapted).
+column, a list of texts) is looked up, without the module, in pandas' C string hash
+table of the vocabulary (each text hashed by its UTF-8 bytes in C: cheaper than a dict
+lookup, which must hash every fresh str object first); of the cells not found there, the
+unseen texts are told from other objects in C too, and those others (missing markers,
+numbers...) are looked up once per distinct object as above. Without pandas (or should a
+pandas release drop that table) the texts are copied into an arrow string array (when
+pyarrow is installed) and looked up with ``index_in``. pandas is never imported here: it
+is used only when the caller's process has it already (its objects are being adapted).
 """
 
 from __future__ import annotations
@@ -44,9 +52,13 @@ MIN_ROWS = 512
 SAMPLE = 1024
 
 
-def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray | None:
+def object_ids(
+    ids: CategoryIds, missing_text: str, values: Any, into: np.ndarray | None = None
+) -> np.ndarray | None:
     """The ids of an object column (a pandas Series or a 1-D numpy object array), or
-    None: not such a column, or a value the per-value path must name."""
+    None: not such a column, or a value the per-value path must name. Given ``into``
+    (int64, one per row, e.g. a column of the caller's matrix), the ids may be written
+    there: ``into`` itself is then returned."""
     if hasattr(values, "iloc"):
         if values.dtype != object:
             return None
@@ -58,10 +70,14 @@ def object_ids(ids: CategoryIds, missing_text: str, values: Any) -> np.ndarray |
         return None
     values = np.ascontiguousarray(values)
     pd = sys.modules.get("pandas")  # loaded already (never imported here), or None
+    table = ids.text_table()
+    if table is not None:  # predictlib's C module: every cell by its characters
+        return _by_text_table(pd, ids, missing_text, values, table, into)
     if pd is not None and len(set(map(id, values[:SAMPLE]))) <= SAMPLE // 4:
         return _by_object(pd, ids, missing_text, values)
     # mostly distinct objects (e.g. ``astype(object)`` of a str column, a list of texts):
-    # hashed by their bytes in C, or copied by pyarrow and looked up with index_in
+    # hashed by their bytes in pandas' C table, or copied by pyarrow and looked up with
+    # index_in
     found = None if pd is None else _by_hash_table(pd, ids, missing_text, values)
     return found if found is not None else _by_arrow(ids, values)
 
@@ -83,6 +99,39 @@ def _by_object(pd: Any, ids: CategoryIds, missing_text: str, values: np.ndarray)
     if table is None:
         return None
     found: np.ndarray = table[codes]
+    return found
+
+
+#: cells ``text_ids`` takes per release of the GIL (fewer: more hand-overs of the GIL
+#: between threads; more: the objects leave the CPU caches before they are read)
+TEXT_BLOCK = 4096
+
+
+def _by_text_table(
+    pd: Any, ids: CategoryIds, missing_text: str, values: np.ndarray, table: Any, into: np.ndarray | None
+) -> np.ndarray | None:
+    """Ids through predictlib's C table of the vocabulary (``_speedups.text_ids``: exact
+    str by their characters, None and NaN as missing, with the GIL released), written
+    into ``into`` when given (no column of ids allocated: its fresh pages would cost a
+    fifth of the lookups); the cells it leaves (str subclasses, other missing markers,
+    numbers...) looked up once per distinct object. None for a value the per-value path
+    must name (the reserved text, text that is not valid Unicode, numbers...)."""
+    module = speedups()
+    assert module is not None  # the table was built by it
+    found = np.empty(len(values), dtype=np.int64) if into is None else into
+    if module.text_ids(table, values, found, np.empty(TEXT_BLOCK, dtype=np.intp)) < 0:  # the reserved text
+        return None
+    rest = np.flatnonzero(found < 0)
+    if len(rest):
+        rest_values = values[rest]
+        others = (
+            _lookup(ids, missing_text, rest_values)
+            if pd is None
+            else _by_object(pd, ids, missing_text, rest_values)
+        )
+        if others is None:
+            return None
+        found[rest] = others
     return found
 
 

@@ -1,5 +1,5 @@
-/* predictlib._speedups: the record reader's inner loop, and lists of numbers read, in C
- * (optional).
+/* predictlib._speedups: the record reader's inner loop, lists of numbers read and object
+ * columns' texts looked up, in C (optional).
  *
  * predictlib/_reader.py reads plain dicts into the lean graph's float64 input; this is
  * the same reading, value for value, without CPython's per-value overhead. It takes
@@ -15,6 +15,11 @@
  * into float64, as predictlib/_objects.py's plain_numbers does with numpy, and declines
  * anything else, which numpy's conversion or the per-value path then takes.
  *
+ * text_ids looks the cells of a numpy object column up in a table of the vocabulary
+ * (text_table), for predictlib/_objects.py: exact str by their characters, None and NaN
+ * as missing; anything else is left to the Python paths. The lookups run with the GIL
+ * released, on objects it holds a reference to.
+ *
  * Built by hatch_build.py when a C compiler is found; predictlib runs without it.
  */
 #define PY_SSIZE_T_CLEAN
@@ -23,7 +28,7 @@
 #include <string.h>
 
 /* _native.py checks this before using the module (a stale build is ignored) */
-#define SPEEDUPS_VERSION 2
+#define SPEEDUPS_VERSION 3
 
 typedef struct {
     PyObject *numeric; /* tuple of column names, the numbers' order in a row */
@@ -200,9 +205,344 @@ read_numbers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(read);
 }
 
+/* ---- text_ids: an object column's texts looked up in the vocabulary ---- */
+
+/* A text's characters as CPython holds them: one canonical kind (1, 2 or 4 bytes a
+ * character, the smallest that fits) and its bytes, so equal texts have equal bytes. */
+typedef struct {
+    Py_ssize_t size; /* bytes */
+    const char *data;
+    int kind;
+} Chars;
+
+/* 1 and the characters' place for an exact, ready str; 0 for anything else. The
+ * characters are not read: has_surrogate tells the texts that are not valid Unicode. */
+static int
+str_chars(PyObject *value, Chars *chars)
+{
+    if (!PyUnicode_CheckExact(value))
+        return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    if (!PyUnicode_IS_READY(value))
+        return 0;
+#endif
+    chars->kind = (int)PyUnicode_KIND(value);
+    chars->size = PyUnicode_GET_LENGTH(value) * chars->kind;
+    chars->data = (const char *)PyUnicode_DATA(value);
+    return 1;
+}
+
+/* 1 when the text holds a lone surrogate (it cannot be encoded: the checked path
+ * refuses it) */
+static int
+has_surrogate(const Chars *chars)
+{
+    if (chars->kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *c = (const Py_UCS2 *)chars->data;
+        for (Py_ssize_t k = 0; k < chars->size / 2; k++)
+            if (c[k] >= 0xD800 && c[k] <= 0xDFFF)
+                return 1;
+    }
+    else if (chars->kind == PyUnicode_4BYTE_KIND) {
+        const Py_UCS4 *c = (const Py_UCS4 *)chars->data;
+        for (Py_ssize_t k = 0; k < chars->size / 4; k++)
+            if (c[k] >= 0xD800 && c[k] <= 0xDFFF)
+                return 1;
+    }
+    return 0;
+}
+
+/* mixes 8 bytes into h (one multiply: texts are short) */
+static inline uint64_t
+mix(uint64_t h, uint64_t word)
+{
+    h = (h ^ word) * 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 32);
+}
+
+/* the characters' hash, 8 bytes at a time; the kind and size in the seed */
+static uint64_t
+chars_hash(const Chars *chars)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)chars->size << 2) ^ (uint64_t)chars->kind;
+    const char *p = chars->data;
+    Py_ssize_t left = chars->size;
+    for (; left >= 8; p += 8, left -= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        h = mix(h, word);
+    }
+    if (left > 0) {
+        uint64_t word = 0;
+        for (Py_ssize_t k = 0; k < left; k++)
+            word |= (uint64_t)(unsigned char)p[k] << (8 * k);
+        h = mix(h, word);
+    }
+    return h ^ (h >> 29);
+}
+
+typedef struct {
+    uint64_t hash;
+    Chars chars; /* data NULL: an empty slot */
+    int64_t id;
+} Slot;
+
+typedef struct {
+    size_t mask;     /* slots - 1, a power of two less one */
+    Slot *slots;
+    char *pool;      /* the texts' bytes */
+    int64_t missing; /* the missing-value sentinel's id (None, NaN) */
+    int64_t unseen;  /* the id of a text outside the vocabulary */
+} TextTable;
+
+static const char TEXT_TABLE[] = "predictlib._speedups.TextTable";
+
+static void
+free_table(TextTable *table)
+{
+    if (table != NULL) {
+        PyMem_RawFree(table->slots);
+        PyMem_RawFree(table->pool);
+        PyMem_RawFree(table);
+    }
+}
+
+static void
+text_table_destructor(PyObject *capsule)
+{
+    free_table((TextTable *)PyCapsule_GetPointer(capsule, TEXT_TABLE));
+}
+
+/* texts are short: a loop beats a call of memcmp */
+static inline int
+same_bytes(const char *a, const char *b, Py_ssize_t size)
+{
+    for (Py_ssize_t k = 0; k < size; k++)
+        if (a[k] != b[k])
+            return 0;
+    return 1;
+}
+
+static Slot *
+find(const TextTable *table, const Chars *chars, uint64_t hash)
+{
+    for (size_t at = hash & table->mask;; at = (at + 1) & table->mask) {
+        Slot *slot = &table->slots[at];
+        if (slot->chars.data == NULL)
+            return slot;
+        if (slot->hash == hash && slot->chars.kind == chars->kind && slot->chars.size == chars->size
+            && same_bytes(slot->chars.data, chars->data, chars->size))
+            return slot;
+    }
+}
+
+PyDoc_STRVAR(text_table_doc,
+"text_table(vocabulary, missing) -> table\n\n"
+"The table text_ids looks texts up in (a capsule): vocabulary[k] (a list of distinct\n"
+"str) has id k, None and NaN the id missing (the missing-value sentinel's index), any\n"
+"other text len(vocabulary). A text of the vocabulary that is not valid Unicode is\n"
+"left out (no cell can match it: text_ids declines such cells).");
+
+static PyObject *
+text_table(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "text_table takes a list of str and the missing value's id");
+        return NULL;
+    }
+    PyObject *vocabulary = args[0];
+    Py_ssize_t n = PyList_GET_SIZE(vocabulary);
+    Py_ssize_t missing = PyLong_AsSsize_t(args[1]);
+    if (missing == -1 && PyErr_Occurred())
+        return NULL;
+    if (missing < 0 || missing >= n) {
+        PyErr_SetString(PyExc_ValueError, "text_table: missing must index the vocabulary");
+        return NULL;
+    }
+    size_t slots = 8;
+    while (slots < 2 * (size_t)n)
+        slots *= 2;
+    size_t pool_size = 1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Chars chars;
+        if (!str_chars(PyList_GET_ITEM(vocabulary, k), &chars)) {
+            PyErr_SetString(PyExc_TypeError, "text_table: the vocabulary must hold str");
+            return NULL;
+        }
+        pool_size += (size_t)chars.size;
+    }
+    TextTable *table = PyMem_RawCalloc(1, sizeof(TextTable));
+    if (table != NULL) {
+        table->slots = PyMem_RawCalloc(slots, sizeof(Slot));
+        table->pool = PyMem_RawMalloc(pool_size);
+    }
+    if (table == NULL || table->slots == NULL || table->pool == NULL) {
+        free_table(table);
+        return PyErr_NoMemory();
+    }
+    table->mask = slots - 1;
+    table->missing = missing;
+    table->unseen = n;
+    char *next = table->pool;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Chars chars;
+        str_chars(PyList_GET_ITEM(vocabulary, k), &chars);
+        if (has_surrogate(&chars))
+            continue;
+        memcpy(next, chars.data, (size_t)chars.size);
+        chars.data = next; /* the table's own copy: the list may change after this */
+        next += chars.size;
+        uint64_t hash = chars_hash(&chars);
+        Slot *slot = find(table, &chars, hash);
+        if (slot->chars.data == NULL) { /* the first of equal texts keeps its id */
+            slot->hash = hash;
+            slot->chars = chars;
+            slot->id = k;
+        }
+    }
+    PyObject *capsule = PyCapsule_New(table, TEXT_TABLE, text_table_destructor);
+    if (capsule == NULL)
+        free_table(table);
+    return capsule;
+}
+
+/* how many cells ahead the objects are fetched into the caches while their references
+ * are taken */
+#define PREFETCH 16
+
+static inline void
+prefetch(const PyObject *value)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(value, 1); /* for writing: its reference count */
+#else
+    (void)value;
+#endif
+}
+
+/* cell_id's answer for the missing-value sentinel's own text (the checked path names it) */
+#define SENTINEL_TEXT (-3)
+
+/* The id of one cell, read without the GIL: the caller holds a reference to value, and
+ * only what cannot change in a live object is read (its type; a str's characters, a
+ * float's value). -1 for anything but an exact str of valid Unicode, None and NaN. */
+static inline int64_t
+cell_id(const TextTable *table, PyObject *value)
+{
+    Chars chars;
+    if (value == Py_None)
+        return table->missing;
+    if (PyFloat_CheckExact(value))
+        return Py_IS_NAN(PyFloat_AS_DOUBLE(value)) ? table->missing : -1;
+    if (!str_chars(value, &chars) || has_surrogate(&chars))
+        return -1;
+    const Slot *slot = find(table, &chars, chars_hash(&chars));
+    if (slot->chars.data == NULL)
+        return table->unseen;
+    return slot->id == table->missing ? SENTINEL_TEXT : slot->id;
+}
+
+PyDoc_STRVAR(text_ids_doc,
+"text_ids(table, values, out, scratch) -> int\n\n"
+"Writes the id of each cell of values (a 1-D C-contiguous numpy object array) into out\n"
+"(int64, C order, at least len(values)): a text's id in the table, the missing id for\n"
+"None and NaN, the unseen id for any other text of valid Unicode, and -1 for anything\n"
+"else (a str subclass, a number, another missing marker, a lone surrogate). Returns how\n"
+"many cells are -1, or -1 (out then partly written) when a cell is the missing-value\n"
+"sentinel's own text. The cells are taken a block at a time, as many as scratch (a\n"
+"writable buffer, 8 bytes a cell, reused by the caller) holds: a reference to each\n"
+"object is taken, then the block is looked up with the GIL released (other threads\n"
+"run; no object can go away), then the references are dropped.");
+
+static PyObject *
+text_ids(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "text_ids takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    const TextTable *table = PyCapsule_GetPointer(args[0], TEXT_TABLE);
+    if (table == NULL)
+        return NULL;
+    Py_buffer cells_view, out_view, scratch_view;
+    if (PyObject_GetBuffer(args[1], &cells_view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (cells_view.ndim != 1 || cells_view.format == NULL || strcmp(cells_view.format, "O") != 0
+        || cells_view.itemsize != sizeof(PyObject *)) {
+        PyBuffer_Release(&cells_view);
+        PyErr_SetString(PyExc_TypeError, "text_ids: values must be a 1-D C-contiguous object array");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &out_view, PyBUF_WRITABLE | PyBUF_STRIDES | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&cells_view);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[3], &scratch_view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&out_view);
+        PyBuffer_Release(&cells_view);
+        return NULL;
+    }
+    /* the exported buffer keeps values from being resized while the GIL is released */
+    PyObject *const *cells = (PyObject *const *)cells_view.buf;
+    Py_ssize_t n = cells_view.shape[0];
+    Py_ssize_t block = scratch_view.len / (Py_ssize_t)sizeof(PyObject *);
+    Py_ssize_t left = 0;
+    if (out_view.ndim != 1 || out_view.shape[0] < n || out_view.itemsize != 8 || out_view.format == NULL
+        || (strcmp(out_view.format, "l") != 0 && strcmp(out_view.format, "q") != 0)) {
+        PyErr_Format(PyExc_ValueError, "text_ids: out must be a 1-D int64 array of at least %zd cells", n);
+        left = -2;
+    }
+    else if (block < 1) {
+        PyErr_SetString(PyExc_ValueError, "text_ids: scratch must hold at least one pointer");
+        left = -2;
+    }
+    char *out_base = (char *)out_view.buf;
+    Py_ssize_t out_stride = out_view.strides[0];
+#define OUT(i) (*(int64_t *)(out_base + (i) * out_stride))
+    PyObject **held = (PyObject **)scratch_view.buf;
+    for (Py_ssize_t start = 0; start < n && left >= 0; start += block) {
+        Py_ssize_t size = start + block < n ? block : n - start;
+        for (Py_ssize_t k = 0; k < size; k++) {
+            if (k + PREFETCH < size && cells[start + k + PREFETCH] != NULL)
+                prefetch(cells[start + k + PREFETCH]);
+            held[k] = cells[start + k];
+            Py_XINCREF(held[k]);
+        }
+        Py_ssize_t declined = 0;
+        int sentinel = 0;
+        /* the next block's objects are fetched into the caches meanwhile, without the
+         * GIL (a prefetch reads nothing: a pointer gone stale costs nothing), so that
+         * taking their references, with the GIL, finds them there */
+        PyObject *const *next = cells + start + size;
+        Py_ssize_t next_size = n - start - size < block ? n - start - size : block;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = 0; k < size; k++) {
+            if (k < next_size)
+                prefetch(next[k]);
+            int64_t id = held[k] == NULL ? -1 : cell_id(table, held[k]);
+            if (id == SENTINEL_TEXT) {
+                sentinel = 1;
+                break;
+            }
+            declined += id < 0;
+            OUT(start + k) = id;
+        }
+        Py_END_ALLOW_THREADS
+        for (Py_ssize_t k = 0; k < size; k++)
+            Py_XDECREF(held[k]);
+        left = sentinel ? -1 : left + declined;
+    }
+    PyBuffer_Release(&scratch_view);
+    PyBuffer_Release(&out_view);
+    PyBuffer_Release(&cells_view);
+    return left == -2 ? NULL : PyLong_FromSsize_t(left);
+}
+
 static PyMethodDef methods[] = {
     {"read_records", (PyCFunction)(void (*)(void))read_records, METH_FASTCALL, read_records_doc},
     {"read_numbers", (PyCFunction)(void (*)(void))read_numbers, METH_FASTCALL, read_numbers_doc},
+    {"text_table", (PyCFunction)(void (*)(void))text_table, METH_FASTCALL, text_table_doc},
+    {"text_ids", (PyCFunction)(void (*)(void))text_ids, METH_FASTCALL, text_ids_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -220,7 +560,8 @@ static PyModuleDef_Slot slots[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "predictlib._speedups",
-    .m_doc = "The record reader's inner loop and lists of numbers read in C (see predictlib/_native.py).",
+    .m_doc = "The record reader's inner loop, lists of numbers read and object columns' texts looked up, in C "
+             "(see predictlib/_native.py).",
     .m_size = 0,
     .m_methods = methods,
     .m_slots = slots,

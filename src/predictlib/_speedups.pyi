@@ -1,5 +1,5 @@
-"""The record reader's inner loop and lists of numbers read in C (``_speedups.c``);
-optional, see ``_native.py``."""
+"""The record reader's inner loop, lists of numbers read and object columns' texts
+looked up, in C (``_speedups.c``); optional, see ``_native.py``."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -17,3 +17,5 @@ def read_records(
     /,
 ) -> int: ...
 def read_numbers(values: list[Any] | tuple[Any, ...], out: Any, /) -> int: ...
+def text_table(vocabulary: list[str], missing: int, /) -> object: ...
+def text_ids(table: object, values: Any, out: Any, scratch: Any, /) -> int: ...
