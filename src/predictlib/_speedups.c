@@ -40,6 +40,16 @@ typedef struct {
 /* NaN as Python's math.nan holds it (Py_NAN may be the sign-set NaN of inf * 0) */
 static const uint64_t NAN_BITS = 0x7ff8000000000000ULL;
 
+/* 1 when a function is given its number of arguments; else 0, with the TypeError set */
+static int
+takes(const char *function, Py_ssize_t nargs, Py_ssize_t expected)
+{
+    if (nargs == expected)
+        return 1;
+    PyErr_Format(PyExc_TypeError, "%s takes %zd arguments (%zd given)", function, expected, nargs);
+    return 0;
+}
+
 /* One record into one row (dst, 8 bytes a value). 1: written; 0: the Python reader must
  * take it (the row is then partly written, and no exception is set). */
 static int
@@ -98,10 +108,8 @@ PyDoc_STRVAR(read_records_doc,
 static PyObject *
 read_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7) {
-        PyErr_Format(PyExc_TypeError, "read_records takes 7 arguments (%zd given)", nargs);
+    if (!takes("read_records", nargs, 7))
         return NULL;
-    }
     Layout layout = {args[1], args[2], args[3], args[4]};
     if (!PyTuple_CheckExact(layout.numeric) || !PyTuple_CheckExact(layout.texts)
         || !PyDict_CheckExact(layout.index) || !PyBytes_CheckExact(layout.missing)
@@ -157,10 +165,8 @@ PyDoc_STRVAR(read_numbers_doc,
 static PyObject *
 read_numbers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "read_numbers takes 2 arguments (%zd given)", nargs);
+    if (!takes("read_numbers", nargs, 2))
         return NULL;
-    }
     PyObject *values = args[0];
     if (!PyList_CheckExact(values) && !PyTuple_CheckExact(values)) {
         PyErr_SetString(PyExc_TypeError, "read_numbers: values must be a list or a tuple");
@@ -457,10 +463,8 @@ PyDoc_STRVAR(text_ids_doc,
 static PyObject *
 text_ids(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "text_ids takes 4 arguments (%zd given)", nargs);
+    if (!takes("text_ids", nargs, 4))
         return NULL;
-    }
     const TextTable *table = PyCapsule_GetPointer(args[0], TEXT_TABLE);
     if (table == NULL)
         return NULL;
