@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import numpy as np
@@ -277,6 +278,8 @@ def test_text_ids_checks_its_arguments() -> None:
         module.text_ids(table, cells, out[:7], held)
     with pytest.raises(ValueError, match="int64 array"):
         module.text_ids(table, cells, out.astype(np.float64), held)
+    with pytest.raises(ValueError, match="int64 array"):
+        module.text_ids(table, cells, np.array(5), held)
     with pytest.raises(ValueError, match="scratch"):
         module.text_ids(table, cells, out, np.empty(0, dtype=np.intp))
     with pytest.raises(ValueError, match="PyCapsule"):
@@ -287,6 +290,55 @@ def test_text_ids_checks_its_arguments() -> None:
         module.text_table(("Gd", "__missing__"), 1)
     with pytest.raises(ValueError, match="index the vocabulary"):
         module.text_table(["Gd"], 1)
+
+
+class _Marker:
+    """Not a text (text_ids declines it), yet held while the lookup runs; says on which
+    thread it is freed."""
+
+    freed_on: ClassVar[list[int]] = []
+
+    def __del__(self) -> None:
+        self.freed_on.append(threading.get_ident())
+
+
+def _replace_all(
+    cells: np.ndarray, started: threading.Event, done: threading.Event, during: list[bool]
+) -> None:
+    started.wait()
+    cells[:] = "Gd"  # drops the column's references to every marker
+    during.append(not done.is_set())
+
+
+def test_text_ids_keeps_the_objects_alive_while_another_thread_changes_the_column() -> None:
+    """While text_ids looks a column up without the GIL, another thread replaces every
+    cell: the objects replaced live on until text_ids drops its references, so they are
+    freed on the thread of the lookup, not on the one that replaced them."""
+    module = speedups()
+    if module is None:
+        pytest.skip("this install has no predictlib._speedups")
+    table = CategoryIds(VOCABULARY, "__missing__").text_table()
+    n = 200_000
+    overlapped = 0
+    for _ in range(20):
+        cells = np.empty(n, dtype=object)
+        cells[:] = [_Marker() for _ in range(n)]
+        started, done, during = threading.Event(), threading.Event(), []
+        replacer = threading.Thread(target=_replace_all, args=(cells, started, done, during))
+        replacer.start()
+        _Marker.freed_on.clear()
+        started.set()
+        left = module.text_ids(table, cells, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.intp))
+        done.set()
+        replacer.join()
+        if during[0]:  # (else the replacer ran after the lookup: the markers died on it)
+            overlapped += 1
+            assert left == n
+            assert len(_Marker.freed_on) == n
+            assert set(_Marker.freed_on) == {threading.get_ident()}, "freed while the lookup held them"
+            if overlapped == 3:
+                break
+    assert overlapped, "the other thread never ran during the lookup"
 
 
 @pytest.mark.parametrize("text", ["NAmes\x00", "NAmes\x00xyz", "\x00NAmes"], ids=repr)

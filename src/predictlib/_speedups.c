@@ -451,12 +451,12 @@ cell_id(const TextTable *table, PyObject *value)
 PyDoc_STRVAR(text_ids_doc,
 "text_ids(table, values, out, scratch) -> int\n\n"
 "Writes the id of each cell of values (a 1-D C-contiguous numpy object array) into out\n"
-"(int64, C order, at least len(values)): a text's id in the table, the missing id for\n"
-"None and NaN, the unseen id for any other text of valid Unicode, and -1 for anything\n"
-"else (a str subclass, a number, another missing marker, a lone surrogate). Returns how\n"
-"many cells are -1, or -1 (out then partly written) when a cell is the missing-value\n"
-"sentinel's own text. The cells are taken a block at a time, as many as scratch (a\n"
-"writable buffer, 8 bytes a cell, reused by the caller) holds: a reference to each\n"
+"(a 1-D int64 array, strided or not, of at least len(values)): a text's id in the\n"
+"table, the missing id for None and NaN, the unseen id for any other text of valid\n"
+"Unicode, and -1 for anything else (a str subclass, a number, another missing marker, a\n"
+"lone surrogate). Returns how many cells are -1, or -1 (out then partly written) when a\n"
+"cell is the missing-value sentinel's own text. The cells are taken a block at a time,\n"
+"as many as scratch (a writable buffer, 8 bytes a cell) holds: a reference to each\n"
 "object is taken, then the block is looked up with the GIL released (other threads\n"
 "run; no object can go away), then the references are dropped.");
 
@@ -500,9 +500,8 @@ text_ids(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "text_ids: scratch must hold at least one pointer");
         left = -2;
     }
-    char *out_base = (char *)out_view.buf;
-    Py_ssize_t out_stride = out_view.strides[0];
-#define OUT(i) (*(int64_t *)(out_base + (i) * out_stride))
+    char *out = (char *)out_view.buf; /* a column of a matrix, say: strided */
+    Py_ssize_t stride = left < 0 ? 0 : out_view.strides[0];
     PyObject **held = (PyObject **)scratch_view.buf;
     for (Py_ssize_t start = 0; start < n && left >= 0; start += block) {
         Py_ssize_t size = start + block < n ? block : n - start;
@@ -529,7 +528,7 @@ text_ids(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 break;
             }
             declined += id < 0;
-            OUT(start + k) = id;
+            *(int64_t *)(out + (start + k) * stride) = id;
         }
         Py_END_ALLOW_THREADS
         for (Py_ssize_t k = 0; k < size; k++)
