@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import repeat
 from typing import Any
 
@@ -81,7 +82,7 @@ class CategoryIds:
         self._remembered_bytes = 0
         self._arrow_vocabulary: Any = None
         self._string_table: Any = None
-        self._text_table: Any = None
+        self._text_lookup: Callable[[np.ndarray, np.ndarray, np.ndarray], int] | None = None
 
     def row(self, values: Sequence[Any]) -> np.ndarray | None:
         """The ``[1, len(values)]`` ids of one record's raw values: str, None or NaN
@@ -137,17 +138,17 @@ class CategoryIds:
             ids[positions] = self.unseen
         return ids.reshape(texts.shape), bad
 
-    def text_table(self) -> Any:
-        """The C module's table of the vocabulary (``predictlib._speedups.text_table``,
-        for ``text_ids``) when this install carries the module (see
-        :mod:`predictlib._native`); None otherwise."""
-        if self._text_table is None:
+    def text_lookup(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], int] | None:
+        """``lookup(values, out, scratch)``: the C module's ``text_ids`` on its table of
+        this vocabulary (``predictlib._speedups.text_table``), when this install carries
+        the module (see :mod:`predictlib._native`); None otherwise."""
+        if self._text_lookup is None:
             module = speedups()
             if module is None:
                 return None
             # built whole, then shared (two threads may both build one: either will do)
-            self._text_table = module.text_table(self.vocabulary, self.missing)
-        return self._text_table
+            self._text_lookup = partial(module.text_ids, module.text_table(self.vocabulary, self.missing))
+        return self._text_lookup
 
     def string_table(self) -> Any:
         """pandas' C hash table of the vocabulary (text -> id, ``lookup`` of an object

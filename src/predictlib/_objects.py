@@ -38,6 +38,7 @@ from __future__ import annotations
 import ctypes
 import operator
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,9 +71,9 @@ def object_ids(
         return None
     values = np.ascontiguousarray(values)
     pd = sys.modules.get("pandas")  # loaded already (never imported here), or None
-    table = ids.text_table()
-    if table is not None:  # predictlib's C module: every cell by its characters
-        return _by_text_table(pd, ids, missing_text, values, table, into)
+    lookup = ids.text_lookup()
+    if lookup is not None:  # predictlib's C module: every cell by its characters
+        return _by_text_table(pd, ids, missing_text, values, lookup, into)
     if pd is not None and len(set(map(id, values[:SAMPLE]))) <= SAMPLE // 4:
         return _by_object(pd, ids, missing_text, values)
     # mostly distinct objects (e.g. ``astype(object)`` of a str column, a list of texts):
@@ -108,18 +109,21 @@ TEXT_BLOCK = 4096
 
 
 def _by_text_table(
-    pd: Any, ids: CategoryIds, missing_text: str, values: np.ndarray, table: Any, into: np.ndarray | None
+    pd: Any,
+    ids: CategoryIds,
+    missing_text: str,
+    values: np.ndarray,
+    lookup: Callable[[np.ndarray, np.ndarray, np.ndarray], int],
+    into: np.ndarray | None,
 ) -> np.ndarray | None:
-    """Ids through predictlib's C table of the vocabulary (``_speedups.text_ids``: exact
+    """Ids through predictlib's C table of the vocabulary (``lookup``: ``text_ids``, exact
     str by their characters, None and NaN as missing, with the GIL released), written
     into ``into`` when given (no column of ids allocated: its fresh pages would cost a
     fifth of the lookups); the cells it leaves (str subclasses, other missing markers,
     numbers...) looked up once per distinct object. None for a value the per-value path
     must name (the reserved text, text that is not valid Unicode, numbers...)."""
-    module = speedups()
-    assert module is not None  # the table was built by it
     found = np.empty(len(values), dtype=np.int64) if into is None else into
-    left = module.text_ids(table, values, found, np.empty(TEXT_BLOCK, dtype=np.intp))
+    left = lookup(values, found, np.empty(TEXT_BLOCK, dtype=np.intp))
     if left < 0:  # the reserved text itself
         return None
     if left:  # (a scan of a column of the matrix costs a fifth of the lookups)
